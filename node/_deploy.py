@@ -1,0 +1,154 @@
+"""Deploy the contracts and describe the result in a manifest (one per network)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+
+from node._artifacts import CONTRACTS, load_artifact
+from node._chain import Chain
+from node._contracts import LOG_ADMIN_ROLE_NAME, REGISTRAR_ROLE_NAME, CheckpointLogClient, MembershipClient
+from node.errors import ManifestError
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DeployedContract:
+    address: str
+    tx_hash: str
+    block: int
+    artifact_sha256: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts of one network live: the deployment manifest."""
+
+    chain_id: int
+    network: str
+    deployer: str
+    admin: str
+    admin_delay: int
+    deploy_block: int
+    compiler: str
+    created_at: str
+    contracts: dict[str, DeployedContract] = field(default_factory=dict)
+    version: int = MANIFEST_VERSION
+
+    def address(self, name: str) -> str:
+        try:
+            return self.contracts[name].address
+        except KeyError:
+            raise ManifestError(f"manifest has no {name} contract") from None
+
+    def checkpoint_log(self, chain: Chain) -> CheckpointLogClient:
+        return CheckpointLogClient(chain, self.address("CheckpointLog"))
+
+    def membership(self, chain: Chain) -> MembershipClient:
+        return MembershipClient(chain, self.address("Membership"))
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deployment:
+        try:
+            if data.get("version") != MANIFEST_VERSION:
+                raise ManifestError(f"unsupported manifest version {data.get('version')!r}")
+            contracts = {k: DeployedContract(**v) for k, v in data["contracts"].items()}
+            fields = {k: v for k, v in data.items() if k != "contracts"}
+            return cls(contracts=contracts, **fields)
+        except (TypeError, KeyError) as exc:
+            raise ManifestError(f"malformed deployment manifest: {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ManifestError(f"no deployment manifest at {path}") from None
+        except (OSError, ValueError) as exc:
+            raise ManifestError(f"cannot read deployment manifest {path}: {exc}") from exc
+        return cls.from_json(data)
+
+    def check(self, chain: Chain) -> None:
+        """Refuse a chain that is not the one this manifest describes."""
+        if chain.chain_id != self.chain_id:
+            raise ManifestError(
+                f"manifest is for chain id {self.chain_id}, the node reports {chain.chain_id}"
+            )
+        for name, c in self.contracts.items():
+            code = bytes(chain.w3.eth.get_code(Web3.to_checksum_address(c.address)))
+            expected = bytes.fromhex(load_artifact(name).deployed_bytecode.removeprefix("0x"))
+            if code != expected:
+                what = "no contract" if not code else "different code"
+                raise ManifestError(f"{name} at {c.address}: {what} on chain {chain.chain_id}")
+
+
+def deploy_all(
+    chain: Chain,
+    deployer: LocalAccount,
+    *,
+    network: str,
+    admin: str | None = None,
+    admin_delay: int = 86_400,
+    log_admins: tuple[str, ...] = (),
+    registrars: tuple[str, ...] = (),
+) -> Deployment:
+    """Deploy Membership and CheckpointLog with ``admin`` as default admin.
+
+    When the deployer is the admin, it grants LOG_ADMIN_ROLE and REGISTRAR_ROLE to the given
+    accounts; otherwise the admin must grant them later.
+    """
+    admin = Web3.to_checksum_address(admin or deployer.address)
+    deployed: dict[str, DeployedContract] = {}
+    first_block: int | None = None
+    for name in CONTRACTS:
+        address, receipt = chain.deploy(deployer, name, admin_delay, admin)
+        block = int(receipt["blockNumber"])
+        first_block = block if first_block is None else first_block
+        deployed[name] = DeployedContract(
+            address=address,
+            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            block=block,
+            artifact_sha256=load_artifact(name).sha256,
+        )
+    if admin == deployer.address:
+        membership = MembershipClient(chain, deployed["Membership"].address)
+        log = CheckpointLogClient(chain, deployed["CheckpointLog"].address)
+        for who in registrars:
+            chain.transact(deployer, membership.contract.functions.grantRole(
+                keccak(text=REGISTRAR_ROLE_NAME), Web3.to_checksum_address(who)))
+        for who in log_admins:
+            chain.transact(deployer, log.contract.functions.grantRole(
+                keccak(text=LOG_ADMIN_ROLE_NAME), Web3.to_checksum_address(who)))
+    return Deployment(
+        chain_id=chain.chain_id,
+        network=network,
+        deployer=deployer.address,
+        admin=admin,
+        admin_delay=admin_delay,
+        deploy_block=first_block or 0,
+        compiler=load_artifact(CONTRACTS[0]).compiler_version,
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        contracts=deployed,
+    )

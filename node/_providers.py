@@ -1,0 +1,193 @@
+"""Ways to reach a chain: embedded (eth-tester / py-evm), a local anvil process, any JSON-RPC URL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+from eth_typing import ChecksumAddress
+from web3 import HTTPProvider, Web3
+
+from node._chain import Chain
+from node.errors import ChainUnavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def embedded() -> Chain:
+    """An in-process chain (eth-tester on py-evm). Its state lives and dies with the process."""
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3 import EthereumTesterProvider
+
+    tester = EthereumTester(PyEVMBackend())
+    w3 = Web3(EthereumTesterProvider(tester))
+    bank = w3.eth.accounts[0]
+
+    def faucet(address: ChecksumAddress, wei: int) -> None:
+        tx = w3.eth.send_transaction({"from": bank, "to": address, "value": wei})
+        w3.eth.wait_for_transaction_receipt(tx)
+
+    def time_machine(seconds: int) -> None:
+        latest = w3.eth.get_block("latest")["timestamp"]
+        tester.time_travel(int(latest) + seconds)
+
+    return Chain(w3, kind="embedded", faucet=faucet, time_machine=time_machine)
+
+
+def connect(url: str, *, timeout: float = 30.0) -> Chain:
+    """Any EVM JSON-RPC endpoint (Besu QBFT, geth, anvil, FISCO BCOS EVM, ...)."""
+    if not url.startswith(("http://", "https://")):
+        raise ChainUnavailable(f"not an HTTP(S) JSON-RPC URL: {url!r}")
+    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    chain = Chain(w3, kind="rpc", url=url)
+    chain.chain_id  # noqa: B018 - fail now, with a clear message, if it is unreachable
+    return chain
+
+
+def anvil_binary() -> Path:
+    """The anvil executable installed by `npm ci` (@foundry-rs/anvil)."""
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
+    system = platform.system().lower()
+    candidates = [
+        ROOT / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil",
+        ROOT / "node_modules" / ".bin" / "anvil",
+    ]
+    for c in candidates:
+        if c.exists():
+            return c
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise ChainUnavailable("anvil not found: run `npm ci` in the repository root")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: have the kernel send SIGTERM to anvil if its parent dies (anvil then dumps state)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class AnvilNode:
+    """A local anvil process on a loopback port, its state persisted to ``state_file``.
+
+    State is loaded at start if the file exists, dumped every second while running and on a
+    clean stop (SIGTERM), so a restart shows the same contracts and storage.
+    """
+
+    def __init__(
+        self,
+        *,
+        state_file: Path | None = None,
+        port: int | None = None,
+        chain_id: int = 31337,
+        log_file: Path | None = None,
+        block_time: float | None = None,
+    ) -> None:
+        self.state_file = state_file
+        self.port = port or free_port()
+        self.chain_id = chain_id
+        self.log_file = log_file
+        self.block_time = block_time
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> AnvilNode:
+        cmd = [
+            str(anvil_binary()),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--accounts", "1",
+        ]
+        if self.state_file is not None:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            cmd += ["--state", str(self.state_file), "--state-interval", "1"]
+        if self.block_time:
+            cmd += ["--block-time", str(self.block_time)]
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if platform.system() == "Linux" else None,  # noqa: PLW1509
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ChainUnavailable(
+                    f"anvil exited with code {self.process.returncode} at start"
+                    + (f"; see {self.log_file}" if self.log_file else "")
+                )
+            if self._ready():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ChainUnavailable(f"anvil did not answer on {self.url} within {timeout:.0f}s")
+
+    def _ready(self) -> bool:
+        try:
+            r = requests.post(
+                self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                timeout=1,
+            )
+            return r.ok
+        except requests.RequestException:
+            return False
+
+    def chain(self) -> Chain:
+        w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 60}))
+
+        def faucet(address: ChecksumAddress, wei: int) -> None:
+            w3.provider.make_request("anvil_setBalance", [address, hex(wei)])  # type: ignore[arg-type]
+
+        def time_machine(seconds: int) -> None:
+            w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+        return Chain(w3, kind="anvil", url=self.url, faucet=faucet, time_machine=time_machine)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM (anvil dumps its state on exit), then SIGKILL if it will not go."""
+        p = self.process
+        if p is None or p.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+    def __enter__(self) -> AnvilNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
