@@ -1,22 +1,15 @@
 """creditchain's chain side: compiled contracts, providers, accounts, deployment.
 
-Dependencies run one way: ``gateway`` uses ``node``, ``node`` talks to the chain.
+Dependencies run one way: ``gateway`` uses ``node``, ``node`` talks to the chain. Names are
+loaded on first use (PEP 562), so importing ``node`` (or ``node.errors``) does not pull in
+web3 until something needs it.
 """
 
-from node._accounts import create_keystore, keystore_address, load_keystore
-from node._artifacts import Artifact, load_artifact
-from node._chain import Chain, decode_revert
-from node._contracts import (
-    Checkpoint,
-    CheckpointLogClient,
-    KeyEpoch,
-    MembershipClient,
-    Org,
-    OrgKind,
-)
-from node._deploy import DeployedContract, Deployment, deploy_all
-from node._local import ChainPaths, LocalChain, open_chain, running_node
-from node._providers import AnvilNode, anvil_binary, connect, embedded, free_port
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from node.errors import (
     ChainUnavailable,
     ContractRevert,
@@ -26,12 +19,66 @@ from node.errors import (
     TransactionFailed,
 )
 
+if TYPE_CHECKING:
+    from node._accounts import create_keystore, keystore_address, load_keystore
+    from node._artifacts import Artifact, load_artifact
+    from node._chain import Chain, decode_revert
+    from node._contracts import (
+        Checkpoint,
+        CheckpointLogClient,
+        KeyEpoch,
+        MembershipClient,
+        Org,
+        OrgKind,
+    )
+    from node._deploy import DeployedContract, Deployment, deploy_all
+    from node._local import ChainPaths, LocalChain, open_chain, running_node
+    from node._providers import AnvilNode, anvil_binary, connect, embedded, free_port
+
+_LAZY = {
+    "create_keystore": "node._accounts",
+    "keystore_address": "node._accounts",
+    "load_keystore": "node._accounts",
+    "Artifact": "node._artifacts",
+    "load_artifact": "node._artifacts",
+    "Chain": "node._chain",
+    "decode_revert": "node._chain",
+    "Checkpoint": "node._contracts",
+    "CheckpointLogClient": "node._contracts",
+    "KeyEpoch": "node._contracts",
+    "MembershipClient": "node._contracts",
+    "Org": "node._contracts",
+    "OrgKind": "node._contracts",
+    "DeployedContract": "node._deploy",
+    "Deployment": "node._deploy",
+    "deploy_all": "node._deploy",
+    "ChainPaths": "node._local",
+    "LocalChain": "node._local",
+    "open_chain": "node._local",
+    "running_node": "node._local",
+    "AnvilNode": "node._providers",
+    "anvil_binary": "node._providers",
+    "connect": "node._providers",
+    "embedded": "node._providers",
+    "free_port": "node._providers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'node' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "AnvilNode",
     "Artifact",
+    "Chain",
     "ChainPaths",
     "ChainUnavailable",
-    "Chain",
     "Checkpoint",
     "CheckpointLogClient",
     "ContractRevert",

@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed as _TesterFailed
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
@@ -21,18 +22,16 @@ from web3.exceptions import (
     TimeExhausted,
     Web3RPCError,
 )
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, TxReceipt
 
 from node._artifacts import error_table, load_artifact
 from node.errors import ChainUnavailable, ContractRevert, TransactionFailed
 
-try:  # the embedded backend's revert exception; eth-tester is optional at run time
-    from eth_tester.exceptions import TransactionFailed as _TesterFailed
-except ImportError:  # pragma: no cover
-    _TesterFailed = None  # type: ignore[assignment, misc]
-
-_REVERTS: tuple[type[Exception], ...] = (ContractLogicError, ContractCustomError, ContractPanicError) + (
-    (_TesterFailed,) if _TesterFailed is not None else ()
+_REVERTS: tuple[type[Exception], ...] = (
+    ContractLogicError,
+    ContractCustomError,
+    ContractPanicError,
+    _TesterFailed,
 )
 
 _TESTER_MESSAGE = re.compile(r"execution reverted: (b'.*'|b\".*\")$", re.DOTALL)
@@ -78,7 +77,7 @@ def _tester_revert_bytes(exc: BaseException) -> bytes | None:
 
 
 def _revert_from(exc: Exception) -> ContractRevert:
-    if _TesterFailed is not None and isinstance(exc, _TesterFailed):
+    if isinstance(exc, _TesterFailed):
         raw = _tester_revert_bytes(exc)
         if raw is not None:
             return decode_revert(raw)
@@ -129,7 +128,9 @@ class Chain:
             try:
                 self._chain_id = int(self.w3.eth.chain_id)
             except Exception as exc:  # connection refused, bad URL, not a JSON-RPC server
-                raise ChainUnavailable(f"cannot reach chain at {self.url or self.kind}: {exc}") from exc
+                raise ChainUnavailable(
+                    f"cannot reach chain at {self.url or self.kind}: {exc}"
+                ) from exc
         return self._chain_id
 
     def head(self) -> int:
@@ -168,7 +169,7 @@ class Chain:
 
     # -- calls and transactions -----------------------------------------------------------------
 
-    def call(self, fn: ContractFunction, block: int | str = "latest") -> Any:
+    def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
         """eth_call a view function; a revert becomes ContractRevert."""
         try:
             return fn.call(block_identifier=block)
@@ -195,13 +196,13 @@ class Chain:
                 gas = int(fn.estimate_gas({"from": sender}))
             except _REVERTS as exc:
                 raise _revert_from(exc) from None
-            except Exception as exc:  # noqa: BLE001 - unfunded sender, node errors, bad params
+            except Exception as exc:
                 raise TransactionFailed(f"gas estimation failed: {exc}") from exc
             gas = gas + gas // 5 + 10_000
         tx["gas"] = gas
         tx["nonce"] = self.w3.eth.get_transaction_count(sender, "pending")
         tx.update(self._fees())
-        built = fn.build_transaction(tx)  # type: ignore[arg-type]
+        built: dict[str, Any] = dict(fn.build_transaction(tx))  # type: ignore[arg-type]
         signed = account.sign_transaction(built)
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -228,8 +229,10 @@ class Chain:
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)  # type: ignore[arg-type]
         except _REVERTS as exc:
             return _revert_from(exc)
-        except Exception:  # noqa: BLE001 - the original failure is what matters
-            pass
+        except Exception as exc:  # noqa: BLE001 - the original failure is what matters
+            return TransactionFailed(
+                f"transaction {HexBytes(receipt['transactionHash']).hex()} failed ({exc})"
+            )
         return TransactionFailed(f"transaction {HexBytes(receipt['transactionHash']).hex()} failed")
 
     def deploy(self, account: LocalAccount, name: str, *args: Any) -> tuple[str, TxReceipt]:

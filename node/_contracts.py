@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
@@ -38,10 +39,14 @@ class Checkpoint:
     block_number: int
 
     @classmethod
-    def from_tuple(cls, t: Sequence[object]) -> Checkpoint:
+    def from_tuple(cls, t: Sequence[Any]) -> Checkpoint:
         size, timestamp, block_number, root = t
-        return cls(size=int(size), root=bytes(root), timestamp=int(timestamp),  # type: ignore[call-overload, arg-type]
-                   block_number=int(block_number))  # type: ignore[call-overload]
+        return cls(
+            size=int(size),
+            root=bytes(root),
+            timestamp=int(timestamp),
+            block_number=int(block_number),
+        )
 
 
 class CheckpointLogClient:
@@ -69,7 +74,9 @@ class CheckpointLogClient:
 
     def latest(self, log_id: bytes) -> Checkpoint | None:
         try:
-            return Checkpoint.from_tuple(self.chain.call(self.contract.functions.latestCheckpoint(log_id)))
+            return Checkpoint.from_tuple(
+                self.chain.call(self.contract.functions.latestCheckpoint(log_id))
+            )
         except ContractRevert as exc:
             if exc.name == "CheckpointNotFound":
                 return None
@@ -79,7 +86,9 @@ class CheckpointLogClient:
         return int(self.chain.call(self.contract.functions.checkpointCount(log_id)))
 
     def at(self, log_id: bytes, index: int) -> Checkpoint:
-        return Checkpoint.from_tuple(self.chain.call(self.contract.functions.checkpointAt(log_id, index)))
+        return Checkpoint.from_tuple(
+            self.chain.call(self.contract.functions.checkpointAt(log_id, index))
+        )
 
     def checkpoints(self, log_id: bytes) -> list[Checkpoint]:
         return [self.at(log_id, i) for i in range(self.count(log_id))]
@@ -113,7 +122,10 @@ class CheckpointLogClient:
         """log id -> (owner org, current operator), from the contract's events."""
         logs: dict[bytes, tuple[bytes, str]] = {}
         for ev in self.contract.events.LogRegistered().get_logs(from_block=from_block):
-            logs[bytes(ev["args"]["logId"])] = (bytes(ev["args"]["ownerOrg"]), ev["args"]["operator"])
+            logs[bytes(ev["args"]["logId"])] = (
+                bytes(ev["args"]["ownerOrg"]),
+                ev["args"]["operator"],
+            )
         for ev in self.contract.events.LogOperatorChanged().get_logs(from_block=from_block):
             lid = bytes(ev["args"]["logId"])
             logs[lid] = (logs[lid][0], ev["args"]["newOperator"])
@@ -150,7 +162,12 @@ class MembershipClient:
         return bytes(self.chain.call(getattr(self.contract.functions, name)()))
 
     def register_org(
-        self, account: LocalAccount, org_id: bytes, city: int, kind: OrgKind, signer: str,
+        self,
+        account: LocalAccount,
+        org_id: bytes,
+        city: int,
+        kind: OrgKind,
+        signer: str,
         encryption_key: bytes,
     ) -> TxReceipt:
         fn = self.contract.functions.registerOrg(org_id, city, int(kind), signer, encryption_key)
@@ -172,11 +189,13 @@ class MembershipClient:
         city, kind, active, registered_at, key_count = self.chain.call(
             self.contract.functions.org(org_id)
         )
-        return Org(org_id, int(city), OrgKind(kind), bool(active), int(registered_at), int(key_count))
+        return Org(
+            org_id, int(city), OrgKind(kind), bool(active), int(registered_at), int(key_count)
+        )
 
-    def _epoch(self, t: Sequence[object]) -> KeyEpoch:
+    def _epoch(self, t: Sequence[Any]) -> KeyEpoch:
         signer, valid_from, valid_from_block, enc = t
-        return KeyEpoch(str(signer), int(valid_from), int(valid_from_block), bytes(enc))  # type: ignore[call-overload, arg-type]
+        return KeyEpoch(str(signer), int(valid_from), int(valid_from_block), bytes(enc))
 
     def current_keys(self, org_id: bytes) -> KeyEpoch:
         return self._epoch(self.chain.call(self.contract.functions.currentKeys(org_id)))

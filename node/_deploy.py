@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 from node._artifacts import CONTRACTS, load_artifact
 from node._chain import Chain
-from node._contracts import LOG_ADMIN_ROLE_NAME, REGISTRAR_ROLE_NAME, CheckpointLogClient, MembershipClient
+from node._contracts import (
+    LOG_ADMIN_ROLE_NAME,
+    REGISTRAR_ROLE_NAME,
+    CheckpointLogClient,
+    MembershipClient,
+)
 from node.errors import ManifestError
 
 MANIFEST_VERSION = 1
@@ -136,11 +141,19 @@ def deploy_all(
         membership = MembershipClient(chain, deployed["Membership"].address)
         log = CheckpointLogClient(chain, deployed["CheckpointLog"].address)
         for who in registrars:
-            chain.transact(deployer, membership.contract.functions.grantRole(
-                keccak(text=REGISTRAR_ROLE_NAME), Web3.to_checksum_address(who)))
+            chain.transact(
+                deployer,
+                membership.contract.functions.grantRole(
+                    keccak(text=REGISTRAR_ROLE_NAME), Web3.to_checksum_address(who)
+                ),
+            )
         for who in log_admins:
-            chain.transact(deployer, log.contract.functions.grantRole(
-                keccak(text=LOG_ADMIN_ROLE_NAME), Web3.to_checksum_address(who)))
+            chain.transact(
+                deployer,
+                log.contract.functions.grantRole(
+                    keccak(text=LOG_ADMIN_ROLE_NAME), Web3.to_checksum_address(who)
+                ),
+            )
     return Deployment(
         chain_id=chain.chain_id,
         network=network,

@@ -30,7 +30,7 @@ from node._deploy import Deployment, deploy_all
 from node._providers import AnvilNode, connect
 from node.errors import ChainUnavailable, KeystoreError, ManifestError
 
-PASSWORD_ENV = "CREDITCHAIN_KEYSTORE_PASSWORD"
+PASSWORD_ENV = "CREDITCHAIN_KEYSTORE_PASSWORD"  # noqa: S105 - a variable name
 DEV_FUNDING_WEI = 10**24
 
 
@@ -137,7 +137,9 @@ class LocalChain:
                 "refusing to deploy a second time over a lost chain"
             )
         self.node = AnvilNode(
-            state_file=paths.state_file, port=self.port, chain_id=self.chain_id,
+            state_file=paths.state_file,
+            port=self.port,
+            chain_id=self.chain_id,
             log_file=paths.log_file,
         ).start()
         try:
@@ -149,15 +151,25 @@ class LocalChain:
                 deployer = deployer_account(paths)
                 self.chain.fund(deployer.address, DEV_FUNDING_WEI)
                 self.deployment = deploy_all(
-                    self.chain, deployer, network="local", admin_delay=0,
-                    log_admins=(deployer.address,), registrars=(deployer.address,),
+                    self.chain,
+                    deployer,
+                    network="local",
+                    admin_delay=0,
+                    log_admins=(deployer.address,),
+                    registrars=(deployer.address,),
                 )
                 self.deployment.save(paths.manifest)
                 self.deployed_now = True
             paths.node_file.write_text(
-                json.dumps({"url": self.node.url, "pid": os.getpid(), "anvil_pid":
-                            self.node.process.pid if self.node.process else None,
-                            "chain_id": self.chain.chain_id}) + "\n"
+                json.dumps(
+                    {
+                        "url": self.node.url,
+                        "pid": os.getpid(),
+                        "anvil_pid": self.node.process.pid if self.node.process else None,
+                        "chain_id": self.chain.chain_id,
+                    }
+                )
+                + "\n"
             )
         except BaseException:
             self.node.stop()

@@ -1,4 +1,4 @@
-"""Ways to reach a chain: embedded (eth-tester / py-evm), a local anvil process, any JSON-RPC URL."""
+"""Ways to reach a chain: embedded (eth-tester / py-evm), a local anvil, any JSON-RPC URL."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 from eth_typing import ChecksumAddress
 from web3 import HTTPProvider, Web3
+from web3.types import Wei
 
 from node._chain import Chain
 from node.errors import ChainUnavailable
@@ -32,7 +33,7 @@ def embedded() -> Chain:
     bank = w3.eth.accounts[0]
 
     def faucet(address: ChecksumAddress, wei: int) -> None:
-        tx = w3.eth.send_transaction({"from": bank, "to": address, "value": wei})
+        tx = w3.eth.send_transaction({"from": bank, "to": address, "value": Wei(wei)})
         w3.eth.wait_for_transaction_receipt(tx)
 
     def time_machine(seconds: int) -> None:
@@ -117,10 +118,14 @@ class AnvilNode:
     def start(self, timeout: float = 30.0) -> AnvilNode:
         cmd = [
             str(anvil_binary()),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            "1",
         ]
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -130,9 +135,12 @@ class AnvilNode:
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if platform.system() == "Linux" else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if platform.system() == "Linux" else None,
             )
         finally:
             if out is not subprocess.DEVNULL:
@@ -153,7 +161,8 @@ class AnvilNode:
     def _ready(self) -> bool:
         try:
             r = requests.post(
-                self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                self.url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
                 timeout=1,
             )
             return r.ok

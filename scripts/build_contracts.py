@@ -59,9 +59,19 @@ def compile_all() -> dict[str, bytes]:
     }
     std_input = {"language": "Solidity", "sources": sources, "settings": SETTINGS}
     proc = subprocess.run(
-        [str(SHIM), "--standard-json", "--base-path", str(ROOT), "--include-path",
-         str(ROOT / "node_modules")],
-        input=json.dumps(std_input), capture_output=True, text=True, cwd=ROOT, check=False,
+        [
+            str(SHIM),
+            "--standard-json",
+            "--base-path",
+            str(ROOT),
+            "--include-path",
+            str(ROOT / "node_modules"),
+        ],
+        input=json.dumps(std_input),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     if proc.returncode != 0:
         raise SystemExit(f"solc failed: {proc.stderr.strip()}")
@@ -119,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         existing = {p.name for p in OUT.glob("*.json")} if OUT.exists() else set()
         stale = sorted(
-            n for n, data in fresh.items()
+            n
+            for n, data in fresh.items()
             if not (OUT / n).exists() or (OUT / n).read_bytes() != data
         )
         extra = sorted(existing - set(fresh))

@@ -10,7 +10,15 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from node import AnvilNode, Chain, CheckpointLogClient, Deployment, MembershipClient, deploy_all, embedded
+from node import (
+    AnvilNode,
+    Chain,
+    CheckpointLogClient,
+    Deployment,
+    MembershipClient,
+    deploy_all,
+    embedded,
+)
 
 BACKENDS = ("embedded", "anvil")
 FUNDING = 10**21
@@ -55,8 +63,12 @@ def make_consortium(chain: Chain, admin_delay: int = 3600) -> Consortium:
         chain.fund(a.address, FUNDING)
     admin, log_admin, registrar, operator, stranger = accounts
     deployment = deploy_all(
-        chain, admin, network="test", admin_delay=admin_delay,
-        log_admins=(log_admin.address,), registrars=(registrar.address,),
+        chain,
+        admin,
+        network="test",
+        admin_delay=admin_delay,
+        log_admins=(log_admin.address,),
+        registrars=(registrar.address,),
     )
     return Consortium(chain, deployment, admin, log_admin, registrar, operator, stranger)
 

@@ -90,11 +90,14 @@ def inclusion_trace(i: int, n: int, proof_len: int) -> tuple[str, ...] | None:
 
 def _proof_variants(proof: list[bytes], extra: bytes) -> Iterator[tuple[str, list[bytes]]]:
     for i in range(len(proof)):
-        yield f"node {i} flipped", [*proof[:i], _flip(proof[i]), *proof[i + 1:]]
-        yield f"node {i} dropped", proof[:i] + proof[i + 1:]
+        yield f"node {i} flipped", [*proof[:i], _flip(proof[i]), *proof[i + 1 :]]
+        yield f"node {i} dropped", proof[:i] + proof[i + 1 :]
     for i in range(len(proof) - 1):
         if proof[i] != proof[i + 1]:
-            yield f"nodes {i},{i + 1} swapped", [*proof[:i], proof[i + 1], proof[i], *proof[i + 2:]]
+            yield (
+                f"nodes {i},{i + 1} swapped",
+                [*proof[:i], proof[i + 1], proof[i], *proof[i + 2 :]],
+            )
     for i in (0, len(proof) // 2, len(proof)):
         yield f"node added at {i}", [*proof[:i], extra, *proof[i:]]
 
@@ -111,13 +114,24 @@ def consistency_cases(max_size: int = MAX_SIZE) -> Iterator[ConsistencyCase]:
             for label, p in _proof_variants(proof, extra):
                 yield ConsistencyCase(label, m, n, r_m, r_n, tuple(p), False)
             same = consistency_trace(m, n, len(proof))
-            for label, mm, nn in (("old size +1", m + 1, n), ("old size -1", m - 1, n),
-                                  ("new size +1", m, n + 1), ("new size -1", m, n - 1)):
+            for label, mm, nn in (
+                ("old size +1", m + 1, n),
+                ("old size -1", m - 1, n),
+                ("new size +1", m, n + 1),
+                ("new size -1", m, n - 1),
+            ):
                 if 1 <= mm <= nn:
                     # Accepted only where RFC 9162 cannot tell the sizes apart (same trace).
                     twin = m != n and consistency_trace(mm, nn, len(proof)) == same
-                    yield ConsistencyCase(label + (" (same trace)" if twin else ""), mm, nn,
-                                          r_m, r_n, tuple(proof), twin)
+                    yield ConsistencyCase(
+                        label + (" (same trace)" if twin else ""),
+                        mm,
+                        nn,
+                        r_m,
+                        r_n,
+                        tuple(proof),
+                        twin,
+                    )
             yield ConsistencyCase("wrong old root", m, n, _flip(r_m), r_n, tuple(proof), False)
             yield ConsistencyCase("wrong new root", m, n, r_m, _flip(r_n), tuple(proof), False)
             if proof:
@@ -137,12 +151,23 @@ def inclusion_cases(max_size: int = MAX_SIZE) -> Iterator[InclusionCase]:
             for label, p in _proof_variants(proof, extra):
                 yield InclusionCase(label, i, n, leaf, tuple(p), root, False)
             same = inclusion_trace(i, n, len(proof))
-            for label, ii, nn in (("index +1", i + 1, n), ("index -1", i - 1, n),
-                                  ("size +1", i, n + 1), ("size -1", i, n - 1)):
+            for label, ii, nn in (
+                ("index +1", i + 1, n),
+                ("index -1", i - 1, n),
+                ("size +1", i, n + 1),
+                ("size -1", i, n - 1),
+            ):
                 if 0 <= ii < nn:
                     twin = ii == i and inclusion_trace(ii, nn, len(proof)) == same
-                    yield InclusionCase(label + (" (same trace)" if twin else ""), ii, nn, leaf,
-                                        tuple(proof), root, twin)
+                    yield InclusionCase(
+                        label + (" (same trace)" if twin else ""),
+                        ii,
+                        nn,
+                        leaf,
+                        tuple(proof),
+                        root,
+                        twin,
+                    )
             yield InclusionCase("wrong leaf", i, n, _flip(leaf), tuple(proof), root, False)
             yield InclusionCase("wrong root", i, n, leaf, tuple(proof), _flip(root), False)
             if proof:

@@ -11,20 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
+import node
 from gateway.cli._output import command, emit_json, fail
-from node import (
-    ChainPaths,
-    Deployment,
-    LocalChain,
-    connect,
-    deploy_all,
-    load_keystore,
-    open_chain,
-    running_node,
-)
 
-chain_app = typer.Typer(help="Run a local chain, deploy the contracts, show status.",
-                        no_args_is_help=True)
+chain_app = typer.Typer(
+    help="Run a local chain, deploy the contracts, show status.", no_args_is_help=True
+)
 
 
 def default_data_dir() -> Path:
@@ -37,8 +29,11 @@ def default_data_dir() -> Path:
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Data directory [env CREDITCHAIN_DATA_DIR, "
-                 "default ~/.local/share/creditchain]", show_default=False),
+    typer.Option(
+        "--data-dir",
+        help="Data directory [env CREDITCHAIN_DATA_DIR, default ~/.local/share/creditchain]",
+        show_default=False,
+    ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -57,13 +52,14 @@ def up(
     with the same data dir resumes the same chain.
     """
     data = data_dir or default_data_dir()
-    local = LocalChain(data, port=port, chain_id=chain_id).start()
+    local = node.LocalChain(data, port=port, chain_id=chain_id).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        assert local.deployment is not None and local.node is not None
-        info = {
+        assert local.deployment is not None
+        assert local.node is not None
+        info: dict[str, Any] = {
             "status": "ready",
             "url": local.node.url,
             "chain_id": local.deployment.chain_id,
@@ -75,16 +71,19 @@ def up(
             emit_json(info)
         else:
             what = "deployed" if local.deployed_now else "resumed"
-            typer.echo(f"chain ready at {local.node.url} (chain id {info['chain_id']}), "
-                       f"contracts {what}:")
+            typer.echo(
+                f"chain ready at {local.node.url} (chain id {info['chain_id']}), contracts {what}:"
+            )
             for name, addr in info["contracts"].items():
                 typer.echo(f"  {name:<14} {addr}")
             typer.echo(f"state in {local.paths.chain_dir}; Ctrl-C to stop")
         while not stop.wait(0.5):
             proc = local.node.process
             if proc is not None and proc.poll() is not None:
-                fail(f"anvil exited unexpectedly (code {proc.returncode}); "
-                     f"see {local.paths.log_file}")
+                fail(
+                    f"anvil exited unexpectedly (code {proc.returncode}); "
+                    f"see {local.paths.log_file}"
+                )
     finally:
         local.stop()
     if not as_json:
@@ -98,12 +97,24 @@ def deploy(
     keystore: Annotated[Path, typer.Option(help="Deployer's encrypted JSON keystore.")],
     manifest: Annotated[Path, typer.Option(help="Where to write the deployment manifest.")],
     network: Annotated[str, typer.Option(help="A name for this network.")] = "consortium",
-    admin: Annotated[str | None, typer.Option(help="Default admin (default: the deployer).")] = None,
-    admin_delay: Annotated[int, typer.Option(help="Seconds an admin transfer must wait.")] = 172_800,
-    registrar: Annotated[list[str] | None, typer.Option(help="Grant REGISTRAR_ROLE (repeatable).")] = None,
-    log_admin: Annotated[list[str] | None, typer.Option(help="Grant LOG_ADMIN_ROLE (repeatable).")] = None,
-    password_file: Annotated[Path | None, typer.Option(
-        help="File holding the keystore password [else env CREDITCHAIN_KEYSTORE_PASSWORD].")] = None,
+    admin: Annotated[
+        str | None, typer.Option(help="Default admin (default: the deployer).")
+    ] = None,
+    admin_delay: Annotated[
+        int, typer.Option(help="Seconds an admin transfer must wait.")
+    ] = 172_800,
+    registrar: Annotated[
+        list[str] | None, typer.Option(help="Grant REGISTRAR_ROLE (repeatable).")
+    ] = None,
+    log_admin: Annotated[
+        list[str] | None, typer.Option(help="Grant LOG_ADMIN_ROLE (repeatable).")
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the keystore password [else env CREDITCHAIN_KEYSTORE_PASSWORD]."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Deploy the contracts to any EVM JSON-RPC chain and write a deployment manifest."""
@@ -118,11 +129,16 @@ def deploy(
         password = os.environ.get("CREDITCHAIN_KEYSTORE_PASSWORD", "")
         if not password:
             fail("no keystore password: pass --password-file or set CREDITCHAIN_KEYSTORE_PASSWORD")
-    account = load_keystore(keystore, password)
-    chain = connect(rpc)
-    deployment = deploy_all(
-        chain, account, network=network, admin=admin, admin_delay=admin_delay,
-        registrars=tuple(registrar or ()), log_admins=tuple(log_admin or ()),
+    account = node.load_keystore(keystore, password)
+    chain = node.connect(rpc)
+    deployment = node.deploy_all(
+        chain,
+        account,
+        network=network,
+        admin=admin,
+        admin_delay=admin_delay,
+        registrars=tuple(registrar or ()),
+        log_admins=tuple(log_admin or ()),
     )
     deployment.save(manifest)
     if as_json:
@@ -138,34 +154,44 @@ def deploy(
 @command
 def status(
     data_dir: DataDir = None,
-    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: the data dir's node).")] = None,
-    manifest: Annotated[Path | None, typer.Option(help="Deployment manifest (default: the data dir's).")] = None,
+    rpc: Annotated[
+        str | None, typer.Option(help="JSON-RPC URL (default: the data dir's node).")
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Deployment manifest (default: the data dir's).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Chain id, head block, contract addresses and the latest checkpoint of every log."""
     data = data_dir or default_data_dir()
-    paths = ChainPaths(data)
-    deployment = Deployment.load(manifest or paths.manifest)
-    chain = open_chain(data, rpc)
+    paths = node.ChainPaths(data)
+    deployment = node.Deployment.load(manifest or paths.manifest)
+    chain = node.open_chain(data, rpc)
     deployment.check(chain)
     log = deployment.checkpoint_log(chain)
     logs: list[dict[str, Any]] = []
     for log_id, (owner, operator) in sorted(log.registered_logs(deployment.deploy_block).items()):
         latest = log.latest(log_id)
-        logs.append({
-            "log_id": "0x" + log_id.hex(),
-            "owner_org": "0x" + owner.hex(),
-            "operator": operator,
-            "checkpoints": log.count(log_id),
-            "latest": None if latest is None else {
-                "size": latest.size,
-                "root": "0x" + latest.root.hex(),
-                "block": latest.block_number,
-                "time": datetime.fromtimestamp(latest.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            },
-        })
-    node = running_node(paths) if not rpc else None
-    result = {
+        logs.append(
+            {
+                "log_id": "0x" + log_id.hex(),
+                "owner_org": "0x" + owner.hex(),
+                "operator": operator,
+                "checkpoints": log.count(log_id),
+                "latest": None
+                if latest is None
+                else {
+                    "size": latest.size,
+                    "root": "0x" + latest.root.hex(),
+                    "block": latest.block_number,
+                    "time": datetime.fromtimestamp(latest.timestamp, UTC).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ"
+                    ),
+                },
+            }
+        )
+    local_node = node.running_node(paths) if not rpc else None
+    result: dict[str, Any] = {
         "url": chain.url,
         "chain_id": chain.chain_id,
         "head_block": chain.head(),
@@ -173,21 +199,27 @@ def status(
         "deploy_block": deployment.deploy_block,
         "contracts": {k: v.address for k, v in deployment.contracts.items()},
         "logs": logs,
-        "local_node_pid": node["pid"] if node else None,
+        "local_node_pid": local_node["pid"] if local_node else None,
     }
     if as_json:
         emit_json(result)
         return
-    typer.echo(f"chain {result['chain_id']} at {result['url']}, head block {result['head_block']}"
-               f" ({deployment.network}, deployed at block {deployment.deploy_block})")
+    typer.echo(
+        f"chain {result['chain_id']} at {result['url']}, head block {result['head_block']}"
+        f" ({deployment.network}, deployed at block {deployment.deploy_block})"
+    )
     for name, addr in result["contracts"].items():
         typer.echo(f"  {name:<14} {addr}")
     if not logs:
         typer.echo("no logs registered")
     for entry in logs:
         latest = entry["latest"]
-        head = (f"size {latest['size']} root {latest['root']} block {latest['block']} "
-                f"at {latest['time']}") if latest else "no checkpoint yet"
+        head = (
+            (
+                f"size {latest['size']} root {latest['root']} block {latest['block']} "
+                f"at {latest['time']}"
+            )
+            if latest
+            else "no checkpoint yet"
+        )
         typer.echo(f"log {entry['log_id']}: {entry['checkpoints']} checkpoints, latest {head}")
-
-

@@ -17,7 +17,13 @@ from eth_utils import keccak
 from gateway.domain.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
 from node import AnvilNode, Chain, deploy_all, embedded
 from tests.conftest import Consortium, make_consortium
-from tests.merkle_cases import MAX_SIZE, ConsistencyCase, InclusionCase, consistency_cases, inclusion_cases
+from tests.merkle_cases import (
+    MAX_SIZE,
+    ConsistencyCase,
+    InclusionCase,
+    consistency_cases,
+    inclusion_cases,
+)
 
 CONSISTENCY_SIG = "verifyConsistencyProof(uint256,uint256,bytes32,bytes32,bytes32[])"
 INCLUSION_SIG = "verifyInclusionProof(uint256,uint256,bytes32,bytes32[],bytes32)"
@@ -25,12 +31,15 @@ INCLUSION_SIG = "verifyInclusionProof(uint256,uint256,bytes32,bytes32[],bytes32)
 
 def _calldata(case: ConsistencyCase | InclusionCase) -> str:
     if isinstance(case, ConsistencyCase):
-        body = encode(["uint256", "uint256", "bytes32", "bytes32", "bytes32[]"],
-                      [case.old_size, case.new_size, case.old_root, case.new_root,
-                       list(case.proof)])
+        body = encode(
+            ["uint256", "uint256", "bytes32", "bytes32", "bytes32[]"],
+            [case.old_size, case.new_size, case.old_root, case.new_root, list(case.proof)],
+        )
         return "0x" + (keccak(text=CONSISTENCY_SIG)[:4] + body).hex()
-    body = encode(["uint256", "uint256", "bytes32", "bytes32[]", "bytes32"],
-                  [case.index, case.size, case.leaf, list(case.proof), case.root])
+    body = encode(
+        ["uint256", "uint256", "bytes32", "bytes32[]", "bytes32"],
+        [case.index, case.size, case.leaf, list(case.proof), case.root],
+    )
     return "0x" + (keccak(text=INCLUSION_SIG)[:4] + body).hex()
 
 
@@ -42,8 +51,15 @@ def _chunks(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
 
 def _batch_call(url: str, to: str, datas: Sequence[str]) -> list[bool]:
     """eth_call many times in one JSON-RPC batch request (calls only, nothing is mined)."""
-    payload = [{"jsonrpc": "2.0", "id": k, "method": "eth_call",
-                "params": [{"to": to, "data": d}, "latest"]} for k, d in enumerate(datas)]
+    payload = [
+        {
+            "jsonrpc": "2.0",
+            "id": k,
+            "method": "eth_call",
+            "params": [{"to": to, "data": d}, "latest"],
+        }
+        for k, d in enumerate(datas)
+    ]
     answers = requests.post(url, json=payload, timeout=120).json()
     by_id = {a["id"]: a for a in answers}
     out = []
@@ -75,8 +91,9 @@ def test_matrix_on_anvil(anvil_log: tuple[str, str], kind: str) -> None:
         on_chain = _batch_call(url, address, [_calldata(c) for c in chunk])
         for case, got in zip(chunk, on_chain, strict=True):
             off_chain = (
-                verify_consistency(case.old_size, case.new_size, case.old_root, case.new_root,
-                                   case.proof)
+                verify_consistency(
+                    case.old_size, case.new_size, case.old_root, case.new_root, case.proof
+                )
                 if kind == "consistency"
                 else verify_inclusion(case.leaf, case.index, case.size, case.proof, case.root)
             )
@@ -95,8 +112,9 @@ def test_matrix_on_embedded_small_sizes() -> None:
     tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     n = 0
     for case in [*consistency_cases(10), *inclusion_cases(10)]:
-        result = tester.call({"to": log.address, "from": c.admin.address,
-                              "data": _calldata(case)}, "latest")
+        result = tester.call(
+            {"to": log.address, "from": c.admin.address, "data": _calldata(case)}, "latest"
+        )
         (got,) = decode(["bool"], bytes.fromhex(result[2:]))
         assert bool(got) is case.valid, case
         n += 1
