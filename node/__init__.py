@@ -22,7 +22,7 @@ from node.errors import (
 if TYPE_CHECKING:
     from node._accounts import create_keystore, keystore_address, load_keystore
     from node._artifacts import Artifact, load_artifact
-    from node._chain import Chain, decode_revert
+    from node._chain import Chain, SignedTx, decode_revert
     from node._contracts import (
         Checkpoint,
         CheckpointLogClient,
@@ -43,6 +43,7 @@ _LAZY = {
     "load_artifact": "node._artifacts",
     "Chain": "node._chain",
     "decode_revert": "node._chain",
+    "SignedTx": "node._chain",
     "Checkpoint": "node._contracts",
     "CheckpointLogClient": "node._contracts",
     "KeyEpoch": "node._contracts",
@@ -92,6 +93,7 @@ __all__ = [
     "NodeError",
     "Org",
     "OrgKind",
+    "SignedTx",
     "TransactionFailed",
     "anvil_binary",
     "connect",

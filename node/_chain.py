@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -20,6 +21,7 @@ from web3.exceptions import (
     ContractLogicError,
     ContractPanicError,
     TimeExhausted,
+    TransactionNotFound,
     Web3RPCError,
 )
 from web3.types import BlockIdentifier, TxReceipt
@@ -95,6 +97,15 @@ def _revert_from(exc: Exception) -> ContractRevert:
     return ContractRevert("UnknownRevert", (str(exc),))
 
 
+@dataclass(frozen=True)
+class SignedTx:
+    """A signed transaction not yet (or not known to be) on chain."""
+
+    raw: bytes
+    tx_hash: str
+    tx: dict[str, Any]
+
+
 class Chain:
     """One EVM chain reached through web3: embedded (eth-tester), anvil, or any JSON-RPC URL.
 
@@ -111,6 +122,7 @@ class Chain:
         closer: Callable[[], None] | None = None,
         faucet: Callable[[ChecksumAddress, int], None] | None = None,
         time_machine: Callable[[int], None] | None = None,
+        miner: Callable[[int], None] | None = None,
     ) -> None:
         self.w3 = w3
         self.kind = kind
@@ -118,6 +130,7 @@ class Chain:
         self._closer = closer
         self._faucet = faucet
         self._time_machine = time_machine
+        self._miner = miner
         self._chain_id: int | None = None
 
     # -- basics ---------------------------------------------------------------------------------
@@ -162,6 +175,16 @@ class Chain:
             raise TransactionFailed(f"a {self.kind} chain cannot travel in time")
         self._time_machine(seconds)
 
+    def mine(self, blocks: int = 1) -> None:
+        """Mine empty blocks (development chains only)."""
+        if self._miner is None:
+            raise TransactionFailed(f"a {self.kind} chain cannot mine on demand")
+        self._miner(blocks)
+
+    @property
+    def can_mine(self) -> bool:
+        return self._miner is not None
+
     def contract(self, name: str, address: str) -> Contract:
         return self.w3.eth.contract(
             address=Web3.to_checksum_address(address), abi=load_artifact(name).abi
@@ -189,6 +212,19 @@ class Chain:
         Raises ContractRevert when it would revert (decoded from the estimate, or replayed at
         the block where it failed), TransactionFailed for anything else.
         """
+        signed = self.sign(account, fn, gas=gas)
+        self.broadcast(signed)
+        return self.wait(signed, timeout=timeout)
+
+    def sign(
+        self,
+        account: LocalAccount,
+        fn: ContractFunction | ContractConstructor,
+        *,
+        gas: int | None = None,
+    ) -> SignedTx:
+        """Build and sign a transaction without sending it, so its hash can be recorded first
+        (an outbox). Estimating gas surfaces a would-be revert as ContractRevert now."""
         sender = account.address
         tx: dict[str, Any] = {"from": sender, "chainId": self.chain_id}
         if gas is None:
@@ -196,7 +232,7 @@ class Chain:
                 gas = int(fn.estimate_gas({"from": sender}))
             except _REVERTS as exc:
                 raise _revert_from(exc) from None
-            except Exception as exc:
+            except Exception as exc:  # unfunded sender, node errors, bad params
                 raise TransactionFailed(f"gas estimation failed: {exc}") from exc
             gas = gas + gas // 5 + 10_000
         tx["gas"] = gas
@@ -204,16 +240,46 @@ class Chain:
         tx.update(self._fees())
         built: dict[str, Any] = dict(fn.build_transaction(tx))  # type: ignore[arg-type]
         signed = account.sign_transaction(built)
+        return SignedTx(
+            raw=bytes(signed.raw_transaction), tx_hash="0x" + bytes(signed.hash).hex(), tx=built
+        )
+
+    def broadcast(self, signed: SignedTx) -> None:
+        """Send a signed transaction; sending one the node already knows is not an error."""
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+            self.w3.eth.send_raw_transaction(signed.raw)
+        except (Web3RPCError, ValueError) as exc:
+            text = str(exc).lower()
+            if "already known" in text or "known transaction" in text:
+                return
+            raise TransactionFailed(f"transaction rejected by the node: {exc}") from exc
+
+    def wait(self, signed: SignedTx, *, timeout: float = 120.0) -> TxReceipt:
+        """Wait for the receipt of a broadcast transaction; a failed one raises."""
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                HexBytes(signed.tx_hash), timeout=timeout, poll_latency=0.05
+            )
         except TimeExhausted as exc:
             raise TransactionFailed(f"transaction not mined within {timeout:.0f}s") from exc
-        except (Web3RPCError, ValueError) as exc:
-            raise TransactionFailed(f"transaction rejected by the node: {exc}") from exc
         if receipt["status"] != 1:
-            raise self._replay_failure(built, receipt)
+            raise self._replay_failure(signed.tx, receipt)
         return receipt
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of a mined transaction, or None (pending, dropped or unknown)."""
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def is_pending(self, tx_hash: str) -> bool:
+        """True when the node still holds the transaction unmined."""
+        try:
+            tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        return tx.get("blockNumber") is None
 
     def _fees(self) -> dict[str, int]:
         block = self.w3.eth.get_block("latest")

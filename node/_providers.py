@@ -40,7 +40,13 @@ def embedded() -> Chain:
         latest = w3.eth.get_block("latest")["timestamp"]
         tester.time_travel(int(latest) + seconds)
 
-    return Chain(w3, kind="embedded", faucet=faucet, time_machine=time_machine)
+    return Chain(
+        w3,
+        kind="embedded",
+        faucet=faucet,
+        time_machine=time_machine,
+        miner=lambda n: tester.mine_blocks(n),
+    )
 
 
 def connect(url: str, *, timeout: float = 30.0) -> Chain:
@@ -179,7 +185,12 @@ class AnvilNode:
             w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
-        return Chain(w3, kind="anvil", url=self.url, faucet=faucet, time_machine=time_machine)
+        def miner(blocks: int) -> None:
+            w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
+
+        return Chain(
+            w3, kind="anvil", url=self.url, faucet=faucet, time_machine=time_machine, miner=miner
+        )
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (anvil dumps its state on exit), then SIGKILL if it will not go."""

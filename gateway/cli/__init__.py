@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from gateway.cli._chain import chain_app
+from gateway.cli._check import check
+from gateway.cli._serve import serve
+from gateway.cli._submit import submit
+from gateway.cli._verify import verify
 
 app = typer.Typer(
     name="creditchain",
@@ -14,6 +18,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.command("serve")(serve)
+app.command("submit")(submit)
+app.command("check")(check)
+app.command("verify")(verify)
 
 
 def main() -> None:

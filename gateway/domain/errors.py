@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "BadSignature",
     "CanonicalizationError",
+    "CatalogVersionMismatch",
     "DomainError",
     "EnvelopeError",
     "InvalidCatalog",
     "InvalidIdentifier",
+    "MalformedObject",
     "SchemaViolation",
     "UnknownCategory",
 ]
@@ -91,3 +94,42 @@ class InvalidCatalog(DomainError):
     """The catalog data itself is malformed (a deployment error, not a client error)."""
 
     code: ClassVar[str] = "invalid-catalog"
+
+
+class BadSignature(DomainError):
+    """A signature is malformed or does not verify.
+
+    Raised for signatures that are not 65 bytes ``r || s || v`` with ``v`` in {27, 28},
+    ``0 < r < n`` and ``0 < s <= n/2`` (secp256k1 order ``n``; EIP-2 low-s form), or that
+    recover to no public key, or that recover to an address other than the expected one.
+    """
+
+    code: ClassVar[str] = "bad-signature"
+
+
+class MalformedObject(DomainError):
+    """A wire object (record, leaf entry, receipt, submission) does not have the shape
+    ``docs/formats.md`` prescribes: a missing or unexpected member, a wrong JSON type, a
+    badly encoded hex string or an integer out of range.
+
+    ``pointer`` is the RFC 6901 JSON Pointer of the offending member within the object
+    being parsed ("" for the object itself).
+    """
+
+    code: ClassVar[str] = "malformed-object"
+
+    def __init__(self, pointer: str, reason: str) -> None:
+        super().__init__(f"{pointer if pointer else '(root)'}: {reason}")
+        self.pointer = pointer
+        self.reason = reason
+
+
+class CatalogVersionMismatch(DomainError):
+    """A record names a catalog version other than the one the gateway validates against."""
+
+    code: ClassVar[str] = "catalog-version-mismatch"
+
+    def __init__(self, got: str, *, expected: str) -> None:
+        super().__init__(f"record is for catalog version {got!r}, this gateway uses {expected!r}")
+        self.got = got
+        self.expected = expected

@@ -1,0 +1,183 @@
+"""A development consortium for `creditchain serve --dev`: Yulin's gateway, credit office,
+departments, a utility, a bank and an auditor, registered on the local chain, each with an
+encrypted keystore (and a development password file) under ``<data_dir>/keys/orgs``.
+
+The result is described in ``<data_dir>/consortium.json`` so the CLI (`creditchain submit --as
+tax`) and the tests can act as any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from eth_account.signers.local import LocalAccount
+
+from gateway._keys import GatewaySecrets
+from gateway.domain.identifiers import make_uscc
+from gateway.domain.records import log_id, org_id_for
+from gateway.errors import ConfigurationError
+from node import Chain, Deployment, OrgKind, create_keystore, load_keystore
+
+YULIN = 610800
+LOG_NAMES = ("records", "access")
+_FUNDING = 10**22
+
+
+@dataclass(frozen=True)
+class DevOrg:
+    slug: str
+    name_zh: str
+    name_en: str
+    kind: str
+    uscc: str
+    org_id: str
+    address: str
+    keystore: str
+    password_file: str
+    x25519_public: str
+
+    def account(self) -> LocalAccount:
+        return load_keystore(Path(self.keystore), Path(self.password_file).read_text().strip())
+
+
+# slug, Chinese name, English name, kind, 17-character USCC body (check character appended)
+_ORGS = (
+    (
+        "gateway",
+        "榆林市公共信用信息平台",
+        "Yulin public credit gateway",
+        "gateway",
+        "12610800MB0000012",
+    ),
+    ("credit-office", "榆林市信用办", "Yulin credit office", "credit_office", "11610800MB0000021"),
+    ("tax", "国家税务总局榆林市税务局", "Yulin tax bureau", "department", "11610800MB0000030"),
+    (
+        "market",
+        "榆林市市场监督管理局",
+        "Yulin market regulation bureau",
+        "department",
+        "11610800MB0000048",
+    ),
+    (
+        "court",
+        "榆林市中级人民法院",
+        "Yulin intermediate people's court",
+        "department",
+        "11610800MB0000056",
+    ),
+    ("water", "榆林市水务集团有限公司", "Yulin water group", "utility", "91610800MA0000064"),
+    (
+        "bank",
+        "陕西榆林农村商业银行",
+        "Yulin rural commercial bank",
+        "financial_institution",
+        "91610800MA0000072",
+    ),
+    ("auditor", "榆林市审计局", "Yulin audit bureau", "auditor", "11610800MB0000080"),
+)
+
+
+def consortium_path(data_dir: Path) -> Path:
+    return data_dir / "consortium.json"
+
+
+def load_consortium(data_dir: Path) -> dict[str, DevOrg]:
+    path = consortium_path(data_dir)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"no development consortium at {path}: start `creditchain serve --dev` once"
+        ) from None
+    return {o["slug"]: DevOrg(**o) for o in doc["orgs"]}
+
+
+def _x25519() -> tuple[bytes, bytes]:
+    key = X25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return private, public
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def bootstrap(
+    data_dir: Path,
+    chain: Chain,
+    deployment: Deployment,
+    registrar: LocalAccount,
+    secrets_: GatewaySecrets,
+) -> dict[str, DevOrg]:
+    """Register the development consortium and the gateway's logs (idempotent)."""
+    path = consortium_path(data_dir)
+    if path.exists():
+        return load_consortium(data_dir)
+    membership = deployment.membership(chain)
+    log = deployment.checkpoint_log(chain)
+    chain.fund(secrets_.operator.address, _FUNDING)
+    chain.fund(secrets_.signer.address, _FUNDING)
+    orgs: list[DevOrg] = []
+    keys = data_dir / "keys" / "orgs"
+    for slug, zh, en, kind, body in _ORGS:
+        uscc = make_uscc(body)
+        org_id = org_id_for(uscc)
+        private, public = _x25519()
+        _write_private(keys / f"{slug}.x25519", private.hex() + "\n")
+        if slug == "gateway":
+            account = secrets_.signer
+            keystore = data_dir / "keys" / "gateway-signer.json"
+            password_file = data_dir / "keys" / "gateway-signer.password"
+        else:
+            keystore = keys / f"{slug}.json"
+            password_file = keys / f"{slug}.password"
+            password = secrets.token_urlsafe(18)
+            _write_private(password_file, password + "\n")
+            account = create_keystore(keystore, password, scrypt_n=2**14)
+            chain.fund(account.address, _FUNDING)
+        membership.register_org(
+            registrar, org_id, YULIN, OrgKind[kind.upper()], account.address, public
+        )
+        orgs.append(
+            DevOrg(
+                slug,
+                zh,
+                en,
+                kind,
+                uscc,
+                "0x" + org_id.hex(),
+                account.address,
+                str(keystore),
+                str(password_file),
+                public.hex(),
+            )
+        )
+    gateway_org = bytes.fromhex(orgs[0].org_id[2:])
+    for name in LOG_NAMES:
+        log.register_log(
+            registrar, log_id(gateway_org, name), gateway_org, secrets_.operator.address
+        )
+    doc: dict[str, Any] = {
+        "city": YULIN,
+        "gateway": orgs[0].org_id,
+        "orgs": [asdict(o) for o in orgs],
+    }
+    _write_private(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return {o.slug: o for o in orgs}

@@ -1,0 +1,168 @@
+"""Assemble a running gateway from :class:`Settings`: keys, chain, store, service, anchoring.
+
+Used by ``creditchain serve`` and, in-process, by the integration tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from gateway._anchor import Anchorer
+from gateway._config import Settings
+from gateway._devnet import DevOrg, bootstrap
+from gateway._keys import GatewaySecrets, load_secrets
+from gateway._service import LOG_NAMES, Gateway
+from gateway.api import create_app
+from gateway.domain.catalog import load_catalog
+from gateway.domain.records import log_id
+from gateway.errors import ConfigurationError
+from gateway.store import make_engine, upgrade
+from node import Chain, ContractRevert, Deployment, LocalChain, OrgKind, connect
+from node._local import ChainPaths, deployer_account
+
+log = logging.getLogger("creditchain.runtime")
+
+
+def _gateway_org(settings: Settings) -> bytes:
+    path = settings.data_dir / "gateway.json"
+    try:
+        org = json.loads(path.read_text())["org_id"]
+        return bytes.fromhex(str(org).removeprefix("0x"))
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"missing {path}: it names this gateway's registered org id ({{\"org_id\": \"0x…\"}})"
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"{path} is malformed: {exc}") from exc
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    chain: Chain
+    deployment: Deployment
+    secrets: GatewaySecrets
+    engine: Engine
+    gateway: Gateway
+    anchorer: Anchorer
+    app: FastAPI
+    local_chain: LocalChain | None = None
+    consortium: dict[str, DevOrg] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start_anchoring(self) -> None:
+        self._thread = threading.Thread(target=self.anchorer.run, args=(self._stop,),
+                                        name="anchorer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.engine.dispose()
+        if self.local_chain is not None:
+            self.local_chain.stop()
+
+
+def build(
+    settings: Settings,
+    *,
+    chain: Chain | None = None,
+    deployment: Deployment | None = None,
+    registrar: LocalAccount | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Runtime:
+    """Everything but the HTTP server. ``chain``/``deployment``/``registrar`` let tests bring
+    their own chain (embedded or anvil) instead of the data dir's local one; ``clock`` lets
+    them follow the embedded chain's block time, which runs ahead of the wall clock."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = load_secrets(settings.keys_dir, dev=settings.dev)
+    local: LocalChain | None = None
+    try:
+        if chain is None:
+            if settings.rpc_url:
+                chain = connect(settings.rpc_url)
+            else:
+                local = LocalChain(settings.data_dir, port=settings.chain_port).start()
+                chain = local.chain
+                deployment = local.deployment
+        assert chain is not None
+        if deployment is None:
+            deployment = Deployment.load(settings.manifest_path)
+        deployment.check(chain)
+
+        consortium: dict[str, DevOrg] = {}
+        if settings.dev:
+            if registrar is None:
+                registrar = deployer_account(ChainPaths(settings.data_dir))
+            consortium = bootstrap(settings.data_dir, chain, deployment, registrar, secrets)
+            gateway_org = bytes.fromhex(consortium["gateway"].org_id[2:])
+            gw_file = settings.data_dir / "gateway.json"
+            if not gw_file.exists():
+                gw_file.write_text(json.dumps({"org_id": consortium["gateway"].org_id}) + "\n")
+        else:
+            gateway_org = _gateway_org(settings)
+        _check_registration(chain, deployment, secrets, gateway_org)
+
+        engine = make_engine(settings.db_url)
+        upgrade(engine)
+        gateway = Gateway(
+            engine=engine, chain=chain, deployment=deployment, secrets=secrets,
+            gateway_org=gateway_org, catalog=load_catalog(),
+            max_merge_delay=settings.anchor.max_merge_delay,
+            replay_window=settings.replay_window, max_batch=settings.max_batch,
+            org_cache_seconds=settings.org_cache_seconds, clock=clock,
+        )
+        anchorer = Anchorer(engine, chain, deployment.checkpoint_log(chain), secrets.operator,
+                            dict(gateway.log_ids), settings.anchor, clock=clock)
+        anchorer.check_against_chain()
+        app = create_app(gateway, max_body_bytes=settings.max_body_bytes)
+    except BaseException:
+        if local is not None:
+            local.stop()
+        raise
+    return Runtime(settings, chain, deployment, secrets, engine, gateway, anchorer, app, local,
+                   consortium)
+
+
+def _check_registration(chain: Chain, deployment: Deployment, secrets: GatewaySecrets,
+                        gateway_org: bytes) -> None:
+    """The chain must know this gateway: its org (kind gateway, our signer) and its logs."""
+    membership = deployment.membership(chain)
+    try:
+        org = membership.org(gateway_org)
+    except ContractRevert as exc:
+        raise ConfigurationError(
+            f"gateway org 0x{gateway_org.hex()} is not registered on chain {chain.chain_id}"
+        ) from exc
+    if org.kind != OrgKind.GATEWAY:
+        raise ConfigurationError(f"org 0x{gateway_org.hex()} is a {org.kind.name}, not a gateway")
+    signer = membership.current_keys(gateway_org).signer
+    if signer.lower() != secrets.signer.address.lower():
+        raise ConfigurationError(
+            f"the gateway org's registered signer is {signer}, but this gateway's key is "
+            f"{secrets.signer.address}: rotate the org's keys or use the right keystore"
+        )
+    log_client = deployment.checkpoint_log(chain)
+    for name in LOG_NAMES:
+        try:
+            info = log_client.contract.functions.logInfo(log_id(gateway_org, name)).call()
+        except Exception as exc:
+            raise ConfigurationError(
+                f"the {name} log of this gateway is not registered on chain: {exc}"
+            ) from exc
+        if str(info[0]).lower() != secrets.operator.address.lower():
+            raise ConfigurationError(
+                f"the {name} log's operator is {info[0]}, not this gateway's anchoring key "
+                f"{secrets.operator.address}"
+            )

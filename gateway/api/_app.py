@@ -1,0 +1,165 @@
+"""Routes: thin adapters from HTTP to :class:`gateway._service.Gateway`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import errors as g
+from gateway._service import Gateway
+from gateway.api import _problems
+from gateway.api._schemas import PROOF_REQUEST_SCHEMA, SUBMISSION_SCHEMA
+
+RecordId = Annotated[
+    str, Path(pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="hex leaf hash of the record")
+]
+LogName = Annotated[str, Path(pattern=r"^(records|access)$")]
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with a 413 problem, streamed or not."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        too_big = _problems.problem(
+            413, g.PayloadTooLarge.code, "Request body too large", f"at most {self.limit} bytes"
+        )
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_big(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise g.PayloadTooLarge(f"at most {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(gateway: Gateway, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastAPI:
+    app = FastAPI(
+        title="creditchain gateway",
+        version="1",
+        description="Blockchain-witnessed, consent-gated sharing of public credit records. "
+        "Wire formats: docs/formats.md. Errors are RFC 9457 problem details.",
+    )
+    _problems.install(app)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.state.gateway = gateway
+
+    @app.get("/v1/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "chain_id": gateway.chain.chain_id,
+            "gateway": "0x" + gateway.gateway_org.hex(),
+        }
+
+    @app.post(
+        "/v1/records",
+        status_code=201,
+        tags=["records"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SUBMISSION_SCHEMA}},
+            }
+        },
+        responses={
+            200: {"description": "every record was known already (idempotent)"},
+            201: {"description": "accepted; one signed receipt per record"},
+        },
+    )
+    async def submit(request: Request) -> JSONResponse:
+        body = await request.body()
+        result = gateway.submit(body)
+        return JSONResponse(
+            {"receipts": result.receipts}, status_code=201 if result.created else 200
+        )
+
+    @app.get("/v1/records/{record_id}/receipt", tags=["records"])
+    def receipt(record_id: RecordId) -> dict[str, Any]:
+        return gateway.receipt(record_id)
+
+    @app.get(
+        "/v1/records/{record_id}/proof",
+        tags=["records"],
+        responses={202: {"description": "in the log, not yet anchored"}},
+    )
+    def proof(record_id: RecordId) -> JSONResponse:
+        try:
+            return JSONResponse(gateway.proof(record_id, opening=False))
+        except g.NotAnchoredYet as exc:
+            return JSONResponse({"status": "pending", **exc.extra}, status_code=202)
+
+    @app.post(
+        "/v1/records/{record_id}/proof",
+        tags=["records"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PROOF_REQUEST_SCHEMA}},
+            }
+        },
+        responses={202: {"description": "in the log, not yet anchored"}},
+    )
+    async def opened_proof(record_id: RecordId, request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            return JSONResponse(gateway.opened_proof(record_id, body))
+        except g.NotAnchoredYet as exc:
+            return JSONResponse({"status": "pending", **exc.extra}, status_code=202)
+
+    @app.post(
+        "/v1/verify",
+        tags=["verify"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+        responses={
+            200: {"description": "valid: the checks passed, the record's status"},
+            422: {"description": "invalid: the failing check is named"},
+        },
+    )
+    async def verify(request: Request) -> dict[str, Any]:
+        return gateway.verify(await request.body())
+
+    @app.get("/v1/logs/{log}/checkpoint", tags=["logs"])
+    def checkpoint(log: LogName) -> dict[str, Any]:
+        return gateway.checkpoint(log)
+
+    @app.get("/v1/logs/{log}/consistency", tags=["logs"])
+    def consistency(
+        log: LogName,
+        first: Annotated[int, Query(ge=0, le=2**63 - 1)],
+        second: Annotated[int, Query(ge=0, le=2**63 - 1)],
+    ) -> dict[str, Any]:
+        return gateway.consistency(log, first, second)
+
+    @app.get("/v1/logs/{log}/entries", tags=["logs"])
+    def entries(
+        log: LogName,
+        start: Annotated[int, Query(ge=0, le=2**63 - 1)],
+        end: Annotated[int, Query(ge=1, le=2**63 - 1)],
+    ) -> dict[str, Any]:
+        return gateway.entries(log, start, end)
+
+    return app

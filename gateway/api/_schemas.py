@@ -1,0 +1,73 @@
+"""JSON Schemas of request bodies, for the OpenAPI document (validation is done by the domain
+parsers, which are stricter: canonical forms, check characters, catalog schemas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_HEX32_0X = {"type": "string", "pattern": "^0x[0-9a-f]{64}$"}
+
+SUBMISSION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["records", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "records": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["record", "salt"],
+                "additionalProperties": False,
+                "properties": {
+                    "record": {
+                        "type": "object",
+                        "required": ["catalog", "category", "org", "subject", "fields"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "catalog": {"type": "string"},
+                            "category": {"type": "string"},
+                            "org": _HEX32_0X,
+                            "subject": {
+                                "type": "object",
+                                "required": ["kind", "id"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "kind": {"enum": ["uscc", "resident_id"]},
+                                    "id": {"type": "string"},
+                                },
+                            },
+                            "fields": {"type": "object"},
+                        },
+                    },
+                    "salt": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
+            },
+        },
+        "signature": {
+            "type": "object",
+            "required": ["scheme", "type", "org", "signed_at", "nonce", "value"],
+            "additionalProperties": False,
+            "properties": {
+                "scheme": {"const": "eip712-v1"},
+                "type": {"enum": ["CreditRecord", "CreditRecordBatch"]},
+                "org": _HEX32_0X,
+                "signed_at": {"type": "integer", "minimum": 0},
+                "nonce": _HEX32_0X,
+                "value": {"type": "string", "pattern": "^0x[0-9a-f]{130}$"},
+            },
+        },
+    },
+}
+
+PROOF_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["org", "signed_at", "nonce", "value"],
+    "additionalProperties": False,
+    "properties": {
+        "org": _HEX32_0X,
+        "signed_at": {"type": "integer", "minimum": 0},
+        "nonce": _HEX32_0X,
+        "value": {"type": "string", "pattern": "^0x[0-9a-f]{130}$"},
+    },
+}

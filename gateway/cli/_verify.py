@@ -1,0 +1,138 @@
+"""``creditchain verify BUNDLE``: verify a proof bundle against the chain, without a gateway.
+
+Exit codes: 0 the bundle is valid; 1 it is not (the failing check is named, e.g.
+``INVALID: inclusion: …``; a bundle that is not even a bundle fails check ``malformed``);
+2 no verdict — a usage or infrastructure error (unreadable file, unreachable RPC, missing
+or mismatched manifest, a chain query that failed).
+
+The trust root (chain id, Membership and CheckpointLog addresses) comes from the
+deployment manifest given with ``--manifest`` (default: the data dir's), never from the
+bundle, and the chain is checked against it (chain id and contract code) before use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from gateway.cli._chain import DataDir, JsonFlag, default_data_dir
+from gateway.cli._output import EXIT_FAILURE, EXIT_USAGE, command, emit_json, fail
+from gateway.domain.canonical import parse_json
+from gateway.domain.errors import CanonicalizationError
+from gateway.verify import (
+    BundleMalformed,
+    ChainQueryFailed,
+    NodeChainView,
+    VerificationError,
+    VerificationResult,
+    parse_bundle,
+    trust_root_from,
+    verify_bundle,
+)
+from node import ChainPaths, Deployment, NodeError, open_chain
+
+__all__ = ["verify"]
+
+
+@command
+def verify(
+    bundle: Annotated[
+        Path, typer.Argument(help="Proof bundle JSON file ('-' reads standard input).",
+                             show_default=False)
+    ],
+    rpc: Annotated[
+        str | None, typer.Option(help="JSON-RPC URL (default: the data dir's running node).")
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(help="Trusted deployment manifest (default: the data dir's)."),
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Verify a proof bundle: signatures, leaf, inclusion, on-chain checkpoint, status.
+
+    Exit 0: valid. 1: invalid, naming the failing check. 2: no verdict (file, chain, manifest).
+    """
+    data = data_dir or default_data_dir()
+    document = _read_bundle(bundle)
+    try:
+        obj = parse_json(document)
+        parse_bundle(obj)  # a malformed bundle needs no chain to be refused
+    except CanonicalizationError as exc:
+        _invalid(BundleMalformed(f"not JSON: {exc}"), as_json)
+    except VerificationError as exc:
+        _invalid(exc, as_json)
+
+    try:
+        deployment = Deployment.load(manifest or ChainPaths(data).manifest)
+        chain = open_chain(data, rpc)
+    except NodeError as exc:
+        fail(str(exc), EXIT_USAGE)
+    try:
+        try:
+            deployment.check(chain)
+        except NodeError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except Exception as exc:
+            if os.environ.get("CREDITCHAIN_DEBUG"):
+                raise
+            fail(f"cannot check the chain against the manifest: {exc}", EXIT_USAGE)
+        try:
+            result = verify_bundle(
+                obj, NodeChainView(chain, deployment), trusted=trust_root_from(deployment)
+            )
+        except VerificationError as exc:
+            _invalid(exc, as_json)
+        except ChainQueryFailed as exc:
+            fail(f"no verdict: {exc}", EXIT_USAGE)
+    finally:
+        chain.close()
+    _valid(result, as_json)
+
+
+def _read_bundle(path: Path) -> bytes:
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE)
+
+
+def _invalid(exc: VerificationError, as_json: bool) -> NoReturn:
+    if as_json:
+        emit_json({
+            "valid": False,
+            "check": exc.check,
+            "detail": exc.detail,
+            "passed": list(exc.passed),
+        })
+    else:
+        typer.echo(f"INVALID: {exc.check}: {exc.detail}")
+    raise typer.Exit(EXIT_FAILURE)
+
+
+def _valid(result: VerificationResult, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_json())
+        return
+    rows: list[tuple[str, Any]] = [
+        ("status", result.status),
+        ("category", result.category),
+        ("department", f"{result.org} (signer {result.department_signer})"),
+        ("gateway", f"{result.gateway} (signer {result.gateway_signer})"),
+        ("log", f"{result.log_id} index {result.index}"),
+        ("checkpoint", f"size {result.checkpoint_size}, anchored in block {result.anchor_block}"),
+        ("record", "included and matches the commitment" if result.record_included
+         else "NOT included: this bundle proves the commitment, not the record's content"),
+        ("subject", "checked" if result.subject_checked else "not checked (needs the pepper)"),
+        ("checks", ", ".join(result.checks)),
+    ]
+    typer.echo(f"VALID: record {result.record_id}")
+    for name, value in rows:
+        typer.echo(f"  {name:<11} {value}")

@@ -1,0 +1,277 @@
+"""Python client SDK for data-source departments (``docs/formats.md`` §2-§4, §7).
+
+::
+
+    client = DepartmentClient("https://credit.yulin.example", account, org_id,
+                              chain_id=31337, membership="0x…")
+    receipts = client.submit([record1, record2])   # one CreditRecordBatch signature
+    bundle = client.proof(receipts[0]["leaf_hash"])
+
+:func:`build_submission` is the pure part — salts, commitments, the one EIP-712 signature
+and the request body — so tests and implementers in other languages can see exactly what
+goes on the wire. :class:`DepartmentClient` adds the clock, the randomness and HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import httpx
+from eth_account.signers.local import LocalAccount
+
+from gateway.domain.canonical import canonicalize
+from gateway.domain.envelope import SALT_BYTES
+from gateway.domain.records import (
+    SIGNATURE_SCHEME,
+    batch_root,
+    commitment,
+    hex0x,
+)
+from gateway.domain.signing import SigningDomain, TypedSigner, signing_domain, typed_signer
+
+__all__ = ["PROBLEM_JSON", "ClientError", "DepartmentClient", "build_submission"]
+
+PROBLEM_JSON: Final = "application/problem+json"
+NONCE_BYTES: Final = 32
+_RECORD_ID: Final = re.compile(r"[0-9a-f]{64}")
+
+
+class ClientError(Exception):
+    """The gateway answered with an error: ``status`` is the HTTP status and ``problem``
+    the RFC 9457 problem document (synthesised from the status when the body is not
+    ``application/problem+json``)."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        self.problem: dict[str, Any] = dict(problem)
+        title = self.problem.get("title") or "request failed"
+        detail = self.problem.get("detail")
+        super().__init__(f"HTTP {status}: {title}" + (f": {detail}" if detail else ""))
+
+    @property
+    def type(self) -> str:
+        """The problem ``type`` URI (``about:blank`` when absent)."""
+        return str(self.problem.get("type", "about:blank"))
+
+
+def build_submission(
+    records: Sequence[Mapping[str, Any]],
+    salts: Sequence[bytes],
+    *,
+    org_id: bytes,
+    signed_at: int,
+    nonce: bytes,
+    sign: TypedSigner,
+) -> dict[str, Any]:
+    """The ``POST /v1/records`` body for ``records`` (formats.md §4). Pure.
+
+    Each record is a §2 object (sent as given: identifiers must already be normalised);
+    ``salts[i]`` is its 32-byte salt. One record is signed as ``CreditRecord``, several as
+    one ``CreditRecordBatch`` over the RFC 9162 root of their commitments.
+
+    Raises:
+        ValueError: no records, a salt/record count mismatch, a bad salt, nonce or org id,
+            or a record whose ``org`` is not ``org_id``.
+        CanonicalizationError: a record outside the I-JSON domain.
+    """
+    if not records:
+        raise ValueError("nothing to submit")
+    if len(salts) != len(records):
+        raise ValueError(f"{len(records)} records but {len(salts)} salts")
+    if not isinstance(org_id, bytes) or len(org_id) != 32:
+        raise ValueError("org id must be 32 bytes")
+    if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
+        raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
+    for i, record in enumerate(records):
+        if record.get("org") != hex0x(org_id):
+            raise ValueError(f"record {i} names org {record.get('org')!r}, not {hex0x(org_id)}")
+    commitments = [commitment(r, s) for r, s in zip(records, salts, strict=True)]
+    message: dict[str, object]
+    if len(records) == 1:
+        sig_type = "CreditRecord"
+        message = {
+            "org": org_id,
+            "category": str(records[0].get("category")),
+            "commitment": commitments[0],
+            "signedAt": signed_at,
+            "nonce": nonce,
+        }
+    else:
+        sig_type = "CreditRecordBatch"
+        message = {
+            "org": org_id,
+            "root": batch_root(commitments),
+            "count": len(records),
+            "signedAt": signed_at,
+            "nonce": nonce,
+        }
+    value = sign(sig_type, message)
+    return {
+        "records": [
+            {"record": dict(r), "salt": s.hex()} for r, s in zip(records, salts, strict=True)
+        ],
+        "signature": {
+            "scheme": SIGNATURE_SCHEME,
+            "type": sig_type,
+            "org": hex0x(org_id),
+            "signed_at": signed_at,
+            "nonce": hex0x(nonce),
+            "value": hex0x(value),
+        },
+    }
+
+
+class DepartmentClient:
+    """Submit signed records to a gateway and fetch their proof bundles.
+
+    ``account`` holds the org's current signing key (as registered in ``Membership``);
+    ``chain_id`` and ``membership`` fix the EIP-712 domain. ``clock`` (Unix seconds) and
+    ``rng`` (secure random bytes) are injectable for tests. Transport failures surface as
+    :class:`httpx.HTTPError`; error answers from the gateway as :class:`ClientError`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        account: LocalAccount,
+        org_id: bytes,
+        *,
+        chain_id: int,
+        membership: str,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        if not isinstance(org_id, bytes) or len(org_id) != 32:
+            raise ValueError("org id must be 32 bytes")
+        self.base_url = base_url.rstrip("/")
+        self.account = account
+        self.org_id = org_id
+        self.domain: SigningDomain = signing_domain(chain_id, membership)
+        self._sign = typed_signer(account, self.domain)
+        self._http = http if http is not None else httpx.Client(timeout=30.0)
+        self._owns_http = http is None
+        self._clock = clock
+        self._rng = rng
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> DepartmentClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _random(self, size: int) -> bytes:
+        value = self._rng(size)
+        if not isinstance(value, bytes) or len(value) != size:
+            raise ValueError(f"rng must return exactly {size} bytes")
+        return value
+
+    def build(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The request body :meth:`submit` would send (fresh salts, nonce and time)."""
+        for record in records:
+            canonicalize(record)  # fail before drawing randomness for an unusable record
+        salts = [self._random(SALT_BYTES) for _ in records]
+        return build_submission(
+            records,
+            salts,
+            org_id=self.org_id,
+            signed_at=int(self._clock()),
+            nonce=self._random(NONCE_BYTES),
+            sign=self._sign,
+        )
+
+    def submit(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Sign and submit ``records``; return their receipts in record order.
+
+        Raises:
+            ClientError: the gateway refused (its problem document is attached), or
+                answered with something other than one receipt per record.
+        """
+        body = self.build(records)
+        response = self._http.post(f"{self.base_url}/v1/records", json=body)
+        answer = self._answer(response, ok=(200, 201))
+        receipts = answer.get("receipts")
+        if not isinstance(receipts, list) or len(receipts) != len(records):
+            raise ClientError(
+                response.status_code,
+                {
+                    "title": "unexpected answer",
+                    "detail": f"expected {len(records)} receipts",
+                },
+            )
+        return receipts
+
+    def proof(self, record_id: str, *, opening: bool = True) -> dict[str, Any]:
+        """The record's proof bundle (§7), or ``{"status": "pending", "receipt": …}``
+        while its anchor does not exist yet (HTTP 202).
+
+        With ``opening`` (the default) the request is a signed ``ProofRequest`` and the bundle
+        carries the record and its salt — only for the submitting department. Without, the
+        public commitment-only bundle.
+
+        Raises:
+            ClientError: the gateway refused or does not know the record.
+        """
+        if not isinstance(record_id, str) or _RECORD_ID.fullmatch(record_id) is None:
+            raise ValueError("record id must be 64 lowercase hex digits")
+        url = f"{self.base_url}/v1/records/{record_id}/proof"
+        if not opening:
+            return self._answer(self._http.get(url), ok=(200, 202))
+        signed_at, nonce = int(self._clock()), self._random(NONCE_BYTES)
+        value = self._sign(
+            "ProofRequest",
+            {
+                "org": self.org_id,
+                "recordId": bytes.fromhex(record_id),
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
+        )
+        body = {
+            "org": hex0x(self.org_id),
+            "signed_at": signed_at,
+            "nonce": hex0x(nonce),
+            "value": hex0x(value),
+        }
+        return self._answer(self._http.post(url, json=body), ok=(200, 202))
+
+    @staticmethod
+    def _answer(response: httpx.Response, *, ok: tuple[int, ...]) -> dict[str, Any]:
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if response.status_code not in ok:
+            problem: dict[str, Any] = {
+                "title": response.reason_phrase or "error",
+                "status": response.status_code,
+            }
+            if content_type == PROBLEM_JSON:
+                try:
+                    parsed = response.json()
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict):
+                    problem = parsed
+            else:
+                problem["detail"] = response.text[:500]
+            raise ClientError(response.status_code, problem)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ClientError(
+                response.status_code,
+                {
+                    "title": "unexpected answer",
+                    "detail": "the body is not a JSON object",
+                },
+            )
+        return data

@@ -1,0 +1,98 @@
+"""The gateway service's exceptions. One root, :class:`GatewayError`; each has a stable ``code``
+(the slug of its RFC 9457 problem type). HTTP statuses are assigned in one place only:
+``gateway/api/_problems.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Root of the gateway service's errors."""
+
+    code = "gateway-error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class ConfigurationError(GatewayError):
+    """The gateway cannot start: missing or placeholder keys, a manifest for another chain, …"""
+
+    code = "configuration-error"
+
+
+class MalformedRequest(GatewayError):
+    """The request is not the documented shape (docs/formats.md)."""
+
+    code = "malformed-request"
+
+
+class InvalidJson(GatewayError):
+    """The body is not JSON (or has duplicate keys, NaN, …)."""
+
+    code = "invalid-json"
+
+
+class PayloadTooLarge(GatewayError):
+    code = "payload-too-large"
+
+
+class BatchTooLarge(GatewayError):
+    code = "batch-too-large"
+
+
+class StaleRequest(GatewayError):
+    """The signed timestamp is outside the replay window."""
+
+    code = "stale-request"
+
+
+class ReplayedRequest(GatewayError):
+    """The (org, nonce) pair was used before for a different request."""
+
+    code = "replayed-request"
+
+
+class UnknownOrg(GatewayError):
+    code = "unknown-org"
+
+
+class SignerMismatch(GatewayError):
+    """The signature does not recover to the org's signing key valid at the signing time."""
+
+    code = "signer-mismatch"
+
+
+class OrgSuspended(GatewayError):
+    code = "org-suspended"
+
+
+class CategoryNotAllowed(GatewayError):
+    """The org's kind may not submit records of this category."""
+
+    code = "category-not-allowed"
+
+
+class RecordNotFound(GatewayError):
+    code = "record-not-found"
+
+
+class NotAnchoredYet(GatewayError):
+    code = "not-anchored-yet"
+
+
+class LogOutOfRange(GatewayError):
+    code = "log-out-of-range"
+
+
+class ChainDisagrees(GatewayError):
+    """The database and the chain disagree about a log: refuse to run."""
+
+    code = "chain-disagrees"
+
+
+class Forbidden(GatewayError):
+    code = "forbidden"

@@ -1,0 +1,86 @@
+"""Engine construction for the two supported databases.
+
+SQLite (the default, one machine)
+    Every pooled connection gets ``journal_mode=WAL``, ``synchronous=FULL`` (an acknowledged
+    commit survives power loss), ``foreign_keys=ON`` and ``busy_timeout=30000``. The sqlite3
+    driver's own transaction handling is switched off (``isolation_level = None``) and SQLAlchemy
+    emits ``BEGIN IMMEDIATE`` itself (the documented recipe), so a transaction takes the database
+    write lock when it starts. Two writers therefore queue on ``busy_timeout`` instead of one of
+    them failing with ``SQLITE_BUSY`` when it upgrades a read lock to a write lock mid-transaction
+    (an upgrade that ``busy_timeout`` cannot wait out). Read-only work can opt out with
+    :func:`read_only`, which begins with a plain (deferred) ``BEGIN`` and so never waits for a
+    writer: WAL readers see the last committed snapshot.
+
+PostgreSQL (``postgresql+psycopg://…``, several gateway workers)
+    ``READ COMMITTED`` with ``pool_pre_ping``. Writers that must be serialized (log appends) take
+    a row lock (``SELECT … FOR UPDATE``) on the log's head row; every later statement of the
+    transaction then sees the rows committed by the previous lock holder.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+
+__all__ = ["SQLITE_PRAGMAS", "make_engine", "read_only"]
+
+SQLITE_PRAGMAS: Final[tuple[tuple[str, str], ...]] = (
+    ("journal_mode", "WAL"),
+    ("synchronous", "FULL"),
+    ("foreign_keys", "ON"),
+    ("busy_timeout", "30000"),
+)
+"""PRAGMAs applied to every SQLite connection, in this order."""
+
+_READ_ONLY: Final = "creditchain_read_only"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` configured as described in the module docstring.
+
+    ``kwargs`` are passed to :func:`sqlalchemy.create_engine` (e.g. ``pool_size``, ``echo``).
+    Only the ``sqlite`` and ``postgresql`` backends are supported.
+    """
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = sa.create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if backend == "postgresql":
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
+        kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(url, **kwargs)
+    raise ValueError(f"unsupported database backend {backend!r} (sqlite or postgresql)")
+
+
+def read_only(engine: Engine) -> Engine:
+    """A view of ``engine`` (same pool) for transactions that never write.
+
+    On SQLite its transactions start with a deferred ``BEGIN`` and do not queue behind
+    writers; a write attempted in one may fail with ``database is locked``. On PostgreSQL it is
+    the same engine behaviour.
+    """
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module: SQLAlchemy's "begin" event emits
+    # BEGIN below, and sqlite3 still commits/rolls back on commit()/rollback().
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for name, value in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {name}={value}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,83 @@
+"""Offline verification of proof bundles (``docs/formats.md`` §7-§8).
+
+A bundle is verified with nothing but a chain endpoint and the verifier's own deployment
+manifest — no gateway::
+
+    from gateway.verify import NodeChainView, trust_root_from, verify_bundle
+
+    result = verify_bundle(bundle, NodeChainView(chain, deployment),
+                           trusted=trust_root_from(deployment))
+
+:func:`verify_bundle` runs ``trust-root`` (the bundle names the trusted chain and contracts)
+and then the §8 checks in order — ``record-commitment``, ``department-signature``,
+``leaf-hash``, ``inclusion``, ``checkpoint-on-chain``, ``receipt-signature``, ``status`` —
+raising :class:`VerificationError` naming the first that fails (:class:`BundleMalformed`,
+check ``malformed``, when the bundle cannot be parsed), or returns a
+:class:`VerificationResult`. :class:`ChainQueryFailed` means the chain could not answer:
+no verdict. All of them derive from :class:`VerifyError`.
+"""
+
+from gateway.verify._chain import NodeChainView, trust_root_from
+from gateway.verify._checks import (
+    BUNDLE_VERSION,
+    DEFAULT_CHECKS,
+    RECORD_STATUSES,
+    STATUS_SOURCE,
+    Anchor,
+    Bundle,
+    BundleMalformed,
+    ChainQueryFailed,
+    ChainRef,
+    ChainView,
+    Check,
+    CheckpointOnChainCheck,
+    DepartmentSignatureCheck,
+    InclusionCheck,
+    LeafHashCheck,
+    LogProof,
+    ReceiptSignatureCheck,
+    RecordCommitmentCheck,
+    StatusCheck,
+    TrustRoot,
+    TrustRootCheck,
+    VerificationError,
+    VerificationResult,
+    VerifyContext,
+    VerifyError,
+    make_bundle,
+    parse_bundle,
+    verify_bundle,
+)
+
+__all__ = [
+    "BUNDLE_VERSION",
+    "DEFAULT_CHECKS",
+    "RECORD_STATUSES",
+    "STATUS_SOURCE",
+    "Anchor",
+    "Bundle",
+    "BundleMalformed",
+    "ChainQueryFailed",
+    "ChainRef",
+    "ChainView",
+    "Check",
+    "CheckpointOnChainCheck",
+    "DepartmentSignatureCheck",
+    "InclusionCheck",
+    "LeafHashCheck",
+    "LogProof",
+    "NodeChainView",
+    "ReceiptSignatureCheck",
+    "RecordCommitmentCheck",
+    "StatusCheck",
+    "TrustRoot",
+    "TrustRootCheck",
+    "VerificationError",
+    "VerificationResult",
+    "VerifyContext",
+    "VerifyError",
+    "make_bundle",
+    "parse_bundle",
+    "trust_root_from",
+    "verify_bundle",
+]

@@ -1,0 +1,95 @@
+"""The real :class:`~gateway.verify.ChainView`: the deployed contracts, through ``node``."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gateway.verify._checks import Anchor, ChainQueryFailed, TrustRoot
+from node import Chain, CheckpointLogClient, ContractRevert, Deployment, MembershipClient
+
+__all__ = ["NodeChainView", "trust_root_from"]
+
+_MAX_UINT64: Final = 2**64 - 1
+_NO_KEY: Final = frozenset(("UnknownOrg", "NoKeyAt"))
+_NO_CHECKPOINT: Final = frozenset(("CheckpointNotFound", "UnknownLog"))
+
+
+def trust_root_from(deployment: Deployment) -> TrustRoot:
+    """The trust root a verifier takes from its own (trusted) deployment manifest."""
+    return TrustRoot(
+        chain_id=deployment.chain_id,
+        membership=deployment.address("Membership"),
+        checkpoint_log=deployment.address("CheckpointLog"),
+    )
+
+
+class NodeChainView:
+    """Answers verification queries from the Membership and CheckpointLog contracts.
+
+    Only "not there" answers become ``None`` (an unknown org, a time before the org's first
+    key, an unknown log, a size never anchored). Any other revert, and any failure to reach
+    the node, raises :class:`~gateway.verify.ChainQueryFailed`: no verdict rather than a
+    wrong one.
+
+    The caller should have checked the chain against the manifest first
+    (:meth:`node.Deployment.check`), so that the addresses hold the expected code.
+    """
+
+    def __init__(self, chain: Chain, deployment: Deployment) -> None:
+        self._membership: MembershipClient = deployment.membership(chain)
+        self._log: CheckpointLogClient = deployment.checkpoint_log(chain)
+
+    def keys_at(self, org_id: bytes, timestamp: int) -> str | None:
+        if not 0 <= timestamp <= _MAX_UINT64:
+            return None
+        try:
+            return self._membership.keys_at(org_id, timestamp).signer
+        except ContractRevert as exc:
+            if exc.name in _NO_KEY:
+                return None
+            raise ChainQueryFailed(f"Membership.keysAt reverted: {exc}") from exc
+        except Exception as exc:
+            raise ChainQueryFailed(f"cannot query Membership.keysAt: {exc}") from exc
+
+    def checkpoint_root(self, log_id: bytes, size: int) -> bytes | None:
+        if not 0 <= size <= _MAX_UINT64:
+            return None
+        try:
+            return self._log.for_size(log_id, size).root
+        except ContractRevert as exc:
+            if exc.name in _NO_CHECKPOINT:
+                return None
+            raise ChainQueryFailed(f"CheckpointLog.checkpointForSize reverted: {exc}") from exc
+        except Exception as exc:
+            raise ChainQueryFailed(f"cannot query CheckpointLog.checkpointForSize: {exc}") from exc
+
+    def anchor(self, log_id: bytes, size: int) -> Anchor | None:
+        if not 0 <= size <= _MAX_UINT64:
+            return None
+        try:
+            block = self._log.for_size(log_id, size).block_number
+            events = list(
+                self._log.contract.events.CheckpointAnchored().get_logs(
+                    argument_filters={"logId": log_id, "size": size},
+                    from_block=block,
+                    to_block=block,
+                )
+            )
+        except ContractRevert as exc:
+            if exc.name in _NO_CHECKPOINT:
+                return None
+            raise ChainQueryFailed(f"CheckpointLog.checkpointForSize reverted: {exc}") from exc
+        except Exception as exc:
+            raise ChainQueryFailed(f"cannot query CheckpointLog events: {exc}") from exc
+        matching = [
+            ev for ev in events
+            if bytes(ev["args"]["logId"]) == log_id and int(ev["args"]["size"]) == size
+        ]
+        if len(matching) != 1:
+            return None
+        return Anchor(block_number=block, tx_hash=bytes(matching[0]["transactionHash"]))
+
+    def record_status(self, record_id: bytes) -> str:
+        # The RecordStatus contract does not exist yet: every record is active until the
+        # lifecycle contract says otherwise (formats.md §8, check 7).
+        return "active"

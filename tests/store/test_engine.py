@@ -1,0 +1,139 @@
+"""make_engine: SQLite PRAGMAs and BEGIN IMMEDIATE, PostgreSQL isolation; session_scope."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from gateway.store import (
+    Kek,
+    make_engine,
+    read_only,
+    session_scope,
+)
+from tests.store.conftest import StatementCounter
+
+
+def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        # three distinct pooled DBAPI connections open at once (read-only: no write lock)
+        conns = [read_only(engine).connect() for _ in range(3)]
+        for conn in conns:
+            pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                       for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+            assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1,
+                               "busy_timeout": 30000}
+        for conn in conns:
+            conn.close()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_transactions_begin_immediate_and_read_only_deferred(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        with StatementCounter(engine) as counter, engine.begin() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert counter.statements[0] == "BEGIN IMMEDIATE"
+        with StatementCounter(engine) as counter, read_only(engine).begin() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert counter.statements[0] == "BEGIN"
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writer_takes_the_lock_at_begin(tmp_path: Path) -> None:
+    """A second writer waits at BEGIN (and times out there), before reading anything; a reader
+    does not wait at all."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    engine = make_engine(url)
+    impatient = make_engine(url)
+    sa.event.listen(impatient, "connect",
+                    lambda dbapi, _rec: dbapi.execute("PRAGMA busy_timeout=200"))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with engine.begin() as holder:  # holds the write lock without having written
+            t0 = time.monotonic()
+            with pytest.raises(OperationalError, match="locked"), impatient.begin() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            assert time.monotonic() - t0 >= 0.15
+            with read_only(impatient).begin() as reader:
+                assert reader.exec_driver_sql("SELECT x FROM t").scalar() == 1
+            holder.exec_driver_sql("UPDATE t SET x = 2")
+    finally:
+        engine.dispose()
+        impatient.dispose()
+
+
+def test_sqlite_read_modify_write_transactions_serialize(tmp_path: Path) -> None:
+    """The pattern that fails with deferred BEGIN (read, then write while another writer
+    committed meanwhile: SQLITE_BUSY_SNAPSHOT) never loses an increment here."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE counter (n INTEGER NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO counter VALUES (0)")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            for _ in range(25):
+                with engine.begin() as conn:
+                    n = conn.exec_driver_sql("SELECT n FROM counter").scalar_one()
+                    time.sleep(0.0005)
+                    conn.exec_driver_sql("UPDATE counter SET n = ?", (n + 1,))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT n FROM counter").scalar() == 100
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_settings(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "read committed"
+    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+
+
+def test_unsupported_backend() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        make_engine("mysql://u:p@localhost/db")
+
+
+def test_session_scope_commits_and_rolls_back(migrated: Engine) -> None:
+    with session_scope(migrated) as session:
+        session.add(Kek(kek_id="k1", created_at=1))
+
+    def fail() -> None:
+        with session_scope(migrated) as session:
+            session.add(Kek(kek_id="k2", created_at=2))
+            session.flush()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail()
+    with session_scope(migrated, read_only=True) as session:
+        kept = session.connection().execute(sa.select(sa.column("kek_id")).select_from(
+            sa.table("kek"))).scalars().all()
+    assert kept == ["k1"]
