@@ -25,7 +25,8 @@ from gateway.api import create_app
 from gateway.domain.catalog import load_catalog
 from gateway.domain.records import log_id
 from gateway.errors import ConfigurationError
-from gateway.store import make_engine, upgrade
+from gateway.store import Kek as KekRow
+from gateway.store import make_engine, session_scope, upgrade
 from node import Chain, ContractRevert, Deployment, LocalChain, OrgKind, connect
 from node._local import ChainPaths, deployer_account
 
@@ -39,7 +40,7 @@ def _gateway_org(settings: Settings) -> bytes:
         return bytes.fromhex(str(org).removeprefix("0x"))
     except FileNotFoundError:
         raise ConfigurationError(
-            f"missing {path}: it names this gateway's registered org id ({{\"org_id\": \"0x…\"}})"
+            f'missing {path}: it names this gateway\'s registered org id ({{"org_id": "0x…"}})'
         ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"{path} is malformed: {exc}") from exc
@@ -61,8 +62,9 @@ class Runtime:
     _thread: threading.Thread | None = None
 
     def start_anchoring(self) -> None:
-        self._thread = threading.Thread(target=self.anchorer.run, args=(self._stop,),
-                                        name="anchorer", daemon=True)
+        self._thread = threading.Thread(
+            target=self.anchorer.run, args=(self._stop,), name="anchorer", daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -116,27 +118,51 @@ def build(
 
         engine = make_engine(settings.db_url)
         upgrade(engine)
+        _record_keks(engine, secrets, clock)
         gateway = Gateway(
-            engine=engine, chain=chain, deployment=deployment, secrets=secrets,
-            gateway_org=gateway_org, catalog=load_catalog(),
+            engine=engine,
+            chain=chain,
+            deployment=deployment,
+            secrets=secrets,
+            gateway_org=gateway_org,
+            catalog=load_catalog(),
             max_merge_delay=settings.anchor.max_merge_delay,
-            replay_window=settings.replay_window, max_batch=settings.max_batch,
-            org_cache_seconds=settings.org_cache_seconds, clock=clock,
+            replay_window=settings.replay_window,
+            max_batch=settings.max_batch,
+            org_cache_seconds=settings.org_cache_seconds,
+            clock=clock,
         )
-        anchorer = Anchorer(engine, chain, deployment.checkpoint_log(chain), secrets.operator,
-                            dict(gateway.log_ids), settings.anchor, clock=clock)
+        anchorer = Anchorer(
+            engine,
+            chain,
+            deployment.checkpoint_log(chain),
+            secrets.operator,
+            dict(gateway.log_ids),
+            settings.anchor,
+            clock=clock,
+        )
         anchorer.check_against_chain()
         app = create_app(gateway, max_body_bytes=settings.max_body_bytes)
     except BaseException:
         if local is not None:
             local.stop()
         raise
-    return Runtime(settings, chain, deployment, secrets, engine, gateway, anchorer, app, local,
-                   consortium)
+    return Runtime(
+        settings, chain, deployment, secrets, engine, gateway, anchorer, app, local, consortium
+    )
 
 
-def _check_registration(chain: Chain, deployment: Deployment, secrets: GatewaySecrets,
-                        gateway_org: bytes) -> None:
+def _record_keks(engine: Engine, secrets: GatewaySecrets, clock: Callable[[], float]) -> None:
+    """Key-encryption-key metadata (ids and dates, never key material) in the database."""
+    with session_scope(engine) as s:
+        for kek_id in secrets.keyring:
+            if s.get(KekRow, kek_id) is None:
+                s.add(KekRow(kek_id=kek_id, created_at=int(clock())))
+
+
+def _check_registration(
+    chain: Chain, deployment: Deployment, secrets: GatewaySecrets, gateway_org: bytes
+) -> None:
     """The chain must know this gateway: its org (kind gateway, our signer) and its logs."""
     membership = deployment.membership(chain)
     try:

@@ -6,6 +6,7 @@ import typer
 
 from gateway.cli._chain import chain_app
 from gateway.cli._check import check
+from gateway.cli._keys import keys_app
 from gateway.cli._serve import serve
 from gateway.cli._submit import submit
 from gateway.cli._verify import verify
@@ -22,6 +23,7 @@ app.command("serve")(serve)
 app.command("submit")(submit)
 app.command("check")(check)
 app.command("verify")(verify)
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

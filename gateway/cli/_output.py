@@ -41,7 +41,7 @@ def errors_as_exit() -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except NodeError as exc:
+    except _known_errors() as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
@@ -49,6 +49,22 @@ def errors_as_exit() -> Iterator[None]:
         if os.environ.get("CREDITCHAIN_DEBUG"):
             raise
         fail(f"unexpected {type(exc).__name__}: {exc} (set CREDITCHAIN_DEBUG=1 for a traceback)")
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    """Every package's exception root: their messages are written for users."""
+    from gateway.domain.errors import DomainError
+    from gateway.errors import GatewayError
+
+    roots: list[type[Exception]] = [NodeError, GatewayError, DomainError]
+    try:  # heavier packages: only if already imported by the command
+        from gateway.store import StoreError
+        from gateway.verify import VerifyError
+
+        roots += [StoreError, VerifyError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(roots)
 
 
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -25,8 +25,12 @@ from node import Chain, deploy_all, embedded, free_port
 from tests.samples import sample_fields
 from tests.store.conftest import db_url  # noqa: F401 - the parametrized database fixture
 
-CATEGORY_OF = {"tax": "tax_credit_rating", "market": "admin_penalty", "water": "utility_arrears",
-               "court": "judgment_defaulter"}
+CATEGORY_OF = {
+    "tax": "tax_credit_rating",
+    "market": "admin_penalty",
+    "water": "utility_arrears",
+    "court": "judgment_defaulter",
+}
 
 
 def chain_clock(chain: Chain) -> float:
@@ -49,12 +53,19 @@ class Env:
     def client(self, slug: str, account: LocalAccount | None = None) -> DepartmentClient:
         org = self.runtime.consortium[slug]
         d = self.runtime.deployment
-        return DepartmentClient(self.url, account or org.account(), bytes.fromhex(org.org_id[2:]),
-                                chain_id=d.chain_id, membership=d.address("Membership"),
-                                http=self.http, clock=lambda: chain_clock(self.chain))
+        return DepartmentClient(
+            self.url,
+            account or org.account(),
+            bytes.fromhex(org.org_id[2:]),
+            chain_id=d.chain_id,
+            membership=d.address("Membership"),
+            http=self.http,
+            clock=lambda: chain_clock(self.chain),
+        )
 
-    def record(self, slug: str, category: str | None = None, *, person: bool = False,
-               **fields: Any) -> dict[str, Any]:
+    def record(
+        self, slug: str, category: str | None = None, *, person: bool = False, **fields: Any
+    ) -> dict[str, Any]:
         """A valid, distinct record of ``slug``'s category."""
         self._serial += 1
         category = category or CATEGORY_OF[slug]
@@ -62,21 +73,32 @@ class Env:
         f.update(fields)
         body = f"{self._serial:09d}"
         subject = (
-            {"kind": "resident_id", "id": make_resident_id(f"61080219900101{self._serial % 1000:03d}")}
-            if person else {"kind": "uscc", "id": make_uscc(f"91610800MA{body[-7:]}")}
+            {
+                "kind": "resident_id",
+                "id": make_resident_id(f"61080219900101{self._serial % 1000:03d}"),
+            }
+            if person
+            else {"kind": "uscc", "id": make_uscc(f"91610800MA{body[-7:]}")}
         )
         if category == "tax_credit_rating":
             f["score"] = (self._serial % 100) + 0.5
-        return {"catalog": self.runtime.gateway.catalog.version, "category": category,
-                "org": self.runtime.consortium[slug].org_id, "subject": subject, "fields": f}
+        return {
+            "catalog": self.runtime.gateway.catalog.version,
+            "category": category,
+            "org": self.runtime.consortium[slug].org_id,
+            "subject": subject,
+            "fields": f,
+        }
 
     def counts(self) -> dict[str, int]:
         """Rows that a refused request must not have created."""
         import sqlalchemy as sa
 
         with self.runtime.engine.connect() as conn:
-            return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())
-                    for t in ("record", "submission", "log_entry", "log_node")}
+            return {
+                t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())
+                for t in ("record", "submission", "log_entry", "log_node")
+            }
 
     def anchor(self) -> None:
         self.runtime.anchorer.anchor_now()
@@ -92,16 +114,30 @@ def env(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
     chain = embedded()
     deployer: LocalAccount = Account.create()
     chain.fund(deployer.address, 10**22)
-    deployment = deploy_all(chain, deployer, network="test", log_admins=(deployer.address,),
-                            registrars=(deployer.address,))
-    settings = Settings(data_dir=tmp_path / "gw", dev=True, database_url=db_url,
-                        anchor=AnchorPolicy(max_merge_delay=60), max_body_bytes=2 * 1024 * 1024,
-                        max_batch=200)
-    runtime = build(settings, chain=chain, deployment=deployment, registrar=deployer,
-                    clock=lambda: chain_clock(chain))
+    deployment = deploy_all(
+        chain,
+        deployer,
+        network="test",
+        log_admins=(deployer.address,),
+        registrars=(deployer.address,),
+    )
+    settings = Settings(
+        data_dir=tmp_path / "gw",
+        dev=True,
+        database_url=db_url,
+        anchor=AnchorPolicy(max_merge_delay=60),
+        max_body_bytes=2 * 1024 * 1024,
+        max_batch=200,
+    )
+    runtime = build(
+        settings,
+        chain=chain,
+        deployment=deployment,
+        registrar=deployer,
+        clock=lambda: chain_clock(chain),
+    )
     port = free_port()
-    server = _Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port,
-                                    log_level="warning"))
+    server = _Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

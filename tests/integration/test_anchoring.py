@@ -21,14 +21,19 @@ from tests.integration.conftest import Env
 
 def _anchor_events(env_or_chain: object, log_client: object, log_id: bytes) -> list[int]:
     contract = log_client.contract  # type: ignore[attr-defined]
-    return [int(e["args"]["size"]) for e in contract.events.CheckpointAnchored().get_logs(
-        from_block=0, argument_filters={"logId": log_id})]
+    return [
+        int(e["args"]["size"])
+        for e in contract.events.CheckpointAnchored().get_logs(
+            from_block=0, argument_filters={"logId": log_id}
+        )
+    ]
 
 
 def _rows(env: Env) -> list[Anchor]:
     with session_scope(env.runtime.engine, read_only=True) as s:
-        return list(s.exec(select(Anchor).where(Anchor.log_name == "records")
-                           .order_by(Anchor.size)).all())
+        return list(
+            s.exec(select(Anchor).where(Anchor.log_name == "records").order_by(Anchor.size)).all()
+        )
 
 
 def test_each_outbox_state_resumes_without_doubling(env: Env) -> None:
@@ -51,8 +56,9 @@ def test_each_outbox_state_resumes_without_doubling(env: Env) -> None:
     proof = []  # computed as the worker would
     with session_scope(env.runtime.engine, read_only=True) as s:
         proof = DbLog(s, "records").consistency_proof(3, 5)
-    signed = env.chain.sign(anchorer.operator, log_client.contract.functions.anchor(
-        log_id, 5, row.root, proof))
+    signed = env.chain.sign(
+        anchorer.operator, log_client.contract.functions.anchor(log_id, 5, row.root, proof)
+    )
     with session_scope(env.runtime.engine) as s:
         fresh = s.get(Anchor, row.id)
         assert fresh is not None
@@ -67,8 +73,9 @@ def test_each_outbox_state_resumes_without_doubling(env: Env) -> None:
     row = _rows(env)[-1]
     with session_scope(env.runtime.engine, read_only=True) as s:
         proof = DbLog(s, "records").consistency_proof(5, 6)
-    signed = env.chain.sign(anchorer.operator, log_client.contract.functions.anchor(
-        log_id, 6, row.root, proof))
+    signed = env.chain.sign(
+        anchorer.operator, log_client.contract.functions.anchor(log_id, 6, row.root, proof)
+    )
     with session_scope(env.runtime.engine) as s:
         fresh = s.get(Anchor, row.id)
         assert fresh is not None
@@ -86,8 +93,14 @@ def test_each_outbox_state_resumes_without_doubling(env: Env) -> None:
 def test_anchors_by_size_threshold_and_by_age(env: Env) -> None:
     policy = AnchorPolicy(max_merge_delay=4, size_threshold=5, interval=0.05)
     rt = env.runtime
-    anchorer = Anchorer(rt.engine, rt.chain, rt.deployment.checkpoint_log(rt.chain),
-                        rt.secrets.operator, dict(rt.gateway.log_ids), policy)
+    anchorer = Anchorer(
+        rt.engine,
+        rt.chain,
+        rt.deployment.checkpoint_log(rt.chain),
+        rt.secrets.operator,
+        dict(rt.gateway.log_ids),
+        policy,
+    )
     tax = env.client("tax")
     tax.submit([env.record("tax") for _ in range(2)])
     anchorer.step()
@@ -111,8 +124,12 @@ def test_start_refuses_a_database_that_disagrees_with_the_chain(env: Env) -> Non
     env.anchor()
     env.runtime.anchorer.check_against_chain()  # agrees
     with env.runtime.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE log_node SET hash = :h WHERE log_name = 'records' "
-                             "AND level = 2 AND idx = 0"), {"h": b"\x00" * 32})
+        conn.execute(
+            sa.text(
+                "UPDATE log_node SET hash = :h WHERE log_name = 'records' AND level = 2 AND idx = 0"
+            ),
+            {"h": b"\x00" * 32},
+        )
     with pytest.raises(ChainDisagrees, match="root at size 4"):
         env.runtime.anchorer.check_against_chain()
 
@@ -130,17 +147,24 @@ def test_start_refuses_a_truncated_database(env: Env, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("confirmations", [0, 2])
-def test_reorg_on_anvil_reanchors(tmp_path: Path, anvil_node: AnvilNode,
-                                  confirmations: int) -> None:
+def test_reorg_on_anvil_reanchors(
+    tmp_path: Path, anvil_node: AnvilNode, confirmations: int
+) -> None:
     """anvil_reorg drops the anchoring transaction: the worker anchors the checkpoint again,
     once, whether the drop comes before or after it counted as confirmed."""
     chain = anvil_node.chain()
     deployer = Account.create()
     chain.fund(deployer.address, 10**22)
-    deployment = deploy_all(chain, deployer, network="reorg", log_admins=(deployer.address,),
-                            registrars=(deployer.address,))
-    settings = Settings(data_dir=tmp_path / "gw", dev=True,
-                        anchor=AnchorPolicy(confirmations=confirmations))
+    deployment = deploy_all(
+        chain,
+        deployer,
+        network="reorg",
+        log_admins=(deployer.address,),
+        registrars=(deployer.address,),
+    )
+    settings = Settings(
+        data_dir=tmp_path / "gw", dev=True, anchor=AnchorPolicy(confirmations=confirmations)
+    )
     rt = build(settings, chain=chain, deployment=deployment, registrar=deployer)
     try:
         from gateway.client import DepartmentClient
@@ -148,9 +172,13 @@ def test_reorg_on_anvil_reanchors(tmp_path: Path, anvil_node: AnvilNode,
 
         env = _Env(rt, "http://unused", deployer, None)  # type: ignore[arg-type]
         org = rt.consortium["tax"]
-        client = DepartmentClient("http://unused", org.account(), bytes.fromhex(org.org_id[2:]),
-                                  chain_id=chain.chain_id,
-                                  membership=deployment.address("Membership"))
+        client = DepartmentClient(
+            "http://unused",
+            org.account(),
+            bytes.fromhex(org.org_id[2:]),
+            chain_id=chain.chain_id,
+            membership=deployment.address("Membership"),
+        )
         body = client.build([env.record("tax") for _ in range(3)])
         rt.gateway.submit(__import__("json").dumps(body).encode())
         log_client = deployment.checkpoint_log(chain)

@@ -84,9 +84,14 @@ def _bad_requests(env: Env) -> dict[str, tuple[Callable[[], Any], int, str]]:
         change(record)
         org = bytes.fromhex(record["org"][2:])
         sign = typed_signer(tax.account, tax.domain)
-        body = build_submission([record], [os.urandom(32)], org_id=org,
-                                signed_at=int(chain_clock(env.chain)), nonce=os.urandom(32),
-                                sign=sign)
+        body = build_submission(
+            [record],
+            [os.urandom(32)],
+            org_id=org,
+            signed_at=int(chain_clock(env.chain)),
+            nonce=os.urandom(32),
+            sign=sign,
+        )
         return post(body)
 
     def with_signature(**changes: Any) -> Any:
@@ -97,31 +102,47 @@ def _bad_requests(env: Env) -> dict[str, tuple[Callable[[], Any], int, str]]:
     def foreign_signature() -> Any:
         bank = env.client("bank")  # signs as itself, claims to be the tax bureau
         record = env.record("tax")
-        body = build_submission([record], [os.urandom(32)],
-                                org_id=bytes.fromhex(record["org"][2:]),
-                                signed_at=int(chain_clock(env.chain)), nonce=os.urandom(32),
-                                sign=typed_signer(bank.account, bank.domain))
+        body = build_submission(
+            [record],
+            [os.urandom(32)],
+            org_id=bytes.fromhex(record["org"][2:]),
+            signed_at=int(chain_clock(env.chain)),
+            nonce=os.urandom(32),
+            sign=typed_signer(bank.account, bank.domain),
+        )
         return post(body)
 
     def replayed() -> Any:
         nonce = os.urandom(32)
-        first = build_submission([r := env.record("tax")], [os.urandom(32)],
-                                 org_id=bytes.fromhex(r["org"][2:]),
-                                 signed_at=int(chain_clock(env.chain)), nonce=nonce,
-                                 sign=typed_signer(tax.account, tax.domain))
+        first = build_submission(
+            [r := env.record("tax")],
+            [os.urandom(32)],
+            org_id=bytes.fromhex(r["org"][2:]),
+            signed_at=int(chain_clock(env.chain)),
+            nonce=nonce,
+            sign=typed_signer(tax.account, tax.domain),
+        )
         assert post(first).status_code == 201
-        second = build_submission([r2 := env.record("tax")], [os.urandom(32)],
-                                  org_id=bytes.fromhex(r2["org"][2:]),
-                                  signed_at=int(chain_clock(env.chain)), nonce=nonce,
-                                  sign=typed_signer(tax.account, tax.domain))
+        second = build_submission(
+            [r2 := env.record("tax")],
+            [os.urandom(32)],
+            org_id=bytes.fromhex(r2["org"][2:]),
+            signed_at=int(chain_clock(env.chain)),
+            nonce=nonce,
+            sign=typed_signer(tax.account, tax.domain),
+        )
         return post(second)
 
     def stale() -> Any:
         record = env.record("tax")
-        body = build_submission([record], [os.urandom(32)],
-                                org_id=bytes.fromhex(record["org"][2:]),
-                                signed_at=int(chain_clock(env.chain)) - 3600, nonce=os.urandom(32),
-                                sign=typed_signer(tax.account, tax.domain))
+        body = build_submission(
+            [record],
+            [os.urandom(32)],
+            org_id=bytes.fromhex(record["org"][2:]),
+            signed_at=int(chain_clock(env.chain)) - 3600,
+            nonce=os.urandom(32),
+            sign=typed_signer(tax.account, tax.domain),
+        )
         return post(body)
 
     def wrong_kind() -> Any:  # the water utility may not submit tax ratings
@@ -129,26 +150,37 @@ def _bad_requests(env: Env) -> dict[str, tuple[Callable[[], Any], int, str]]:
         return water_submit(water, env.record("water", "tax_credit_rating"))
 
     def water_submit(client: Any, record: dict[str, Any]) -> Any:
-        body = build_submission([record], [os.urandom(32)],
-                                org_id=bytes.fromhex(record["org"][2:]),
-                                signed_at=int(chain_clock(env.chain)), nonce=os.urandom(32),
-                                sign=typed_signer(client.account, client.domain))
+        body = build_submission(
+            [record],
+            [os.urandom(32)],
+            org_id=bytes.fromhex(record["org"][2:]),
+            signed_at=int(chain_clock(env.chain)),
+            nonce=os.urandom(32),
+            sign=typed_signer(client.account, client.domain),
+        )
         return post(body)
 
     def oversized_batch() -> Any:
         return post(tax.build([env.record("tax") for _ in range(201)]))
 
     def oversized_body() -> Any:
-        return env.http.post(url, content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
-                             headers={"content-type": "application/json"})
+        return env.http.post(
+            url,
+            content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+            headers={"content-type": "application/json"},
+        )
 
     def unknown_org() -> Any:
         record = env.record("tax")
         record["org"] = hex0x(os.urandom(32))
-        body = build_submission([record], [os.urandom(32)],
-                                org_id=bytes.fromhex(record["org"][2:]),
-                                signed_at=int(chain_clock(env.chain)), nonce=os.urandom(32),
-                                sign=typed_signer(tax.account, tax.domain))
+        body = build_submission(
+            [record],
+            [os.urandom(32)],
+            org_id=bytes.fromhex(record["org"][2:]),
+            signed_at=int(chain_clock(env.chain)),
+            nonce=os.urandom(32),
+            sign=typed_signer(tax.account, tax.domain),
+        )
         return post(body)
 
     def bad_check_character(r: dict[str, Any]) -> None:
@@ -156,21 +188,40 @@ def _bad_requests(env: Env) -> dict[str, tuple[Callable[[], Any], int, str]]:
         r["subject"]["id"] = uscc[:-1] + ("0" if uscc[-1] != "0" else "1")
 
     return {
-        "invalid JSON": (lambda: env.http.post(url, content=b'{"records": [',
-                                               headers={"content-type": "application/json"}),
-                         400, "invalid-json"),
-        "duplicate JSON key": (lambda: env.http.post(
-            url, content=b'{"records": [], "records": []}',
-            headers={"content-type": "application/json"}), 400, "invalid-json"),
+        "invalid JSON": (
+            lambda: env.http.post(
+                url, content=b'{"records": [', headers={"content-type": "application/json"}
+            ),
+            400,
+            "invalid-json",
+        ),
+        "duplicate JSON key": (
+            lambda: env.http.post(
+                url,
+                content=b'{"records": [], "records": []}',
+                headers={"content-type": "application/json"},
+            ),
+            400,
+            "invalid-json",
+        ),
         "wrong shape": (lambda: post({"records": "all of them"}), 422, "malformed-object"),
-        "schema violation": (lambda: mutate(lambda r: r["fields"].update(rating="Z")), 422,
-                             "schema-violation"),
+        "schema violation": (
+            lambda: mutate(lambda r: r["fields"].update(rating="Z")),
+            422,
+            "schema-violation",
+        ),
         "bad check character": (lambda: mutate(bad_check_character), 422, "invalid-identifier"),
-        "unknown category": (lambda: mutate(lambda r: r.update(category="gossip")), 422,
-                             "unknown-category"),
+        "unknown category": (
+            lambda: mutate(lambda r: r.update(category="gossip")),
+            422,
+            "unknown-category",
+        ),
         "department not allowed": (wrong_kind, 403, "category-not-allowed"),
-        "malformed signature": (lambda: with_signature(value="0x" + "11" * 65), 401,
-                                "bad-signature"),
+        "malformed signature": (
+            lambda: with_signature(value="0x" + "11" * 65),
+            401,
+            "bad-signature",
+        ),
         "foreign signature": (foreign_signature, 401, "signer-mismatch"),
         "unknown org": (unknown_org, 401, "unknown-org"),
         "replayed request": (replayed, 409, "replayed-request"),
@@ -221,8 +272,9 @@ def test_rotated_key_is_refused_and_new_key_accepted(env: Env) -> None:
     tax = env.client("tax")
     org = bytes.fromhex(env.runtime.consortium["tax"].org_id[2:])
     new_key = Account.create()
-    env.runtime.deployment.membership(env.chain).rotate_keys(tax.account, org, new_key.address,
-                                                             b"\x07" * 32)
+    env.runtime.deployment.membership(env.chain).rotate_keys(
+        tax.account, org, new_key.address, b"\x07" * 32
+    )
     with pytest.raises(ClientError) as info:
         tax.submit([env.record("tax")])
     assert info.value.type == PROBLEM + "signer-mismatch"
@@ -245,10 +297,22 @@ def test_full_bundles_only_for_the_submitting_department(env: Env) -> None:
     # a proof request's nonce cannot be reused for another request
     signed_at, nonce = int(chain_clock(env.chain)), os.urandom(32)
     sign = typed_signer(tax.account, tax.domain)
-    body = {"org": hex0x(tax.org_id), "signed_at": signed_at, "nonce": hex0x(nonce),
-            "value": hex0x(sign("ProofRequest", {"org": tax.org_id,
-                                                  "recordId": bytes.fromhex(rid),
-                                                  "signedAt": signed_at, "nonce": nonce}))}
+    body = {
+        "org": hex0x(tax.org_id),
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "value": hex0x(
+            sign(
+                "ProofRequest",
+                {
+                    "org": tax.org_id,
+                    "recordId": bytes.fromhex(rid),
+                    "signedAt": signed_at,
+                    "nonce": nonce,
+                },
+            )
+        ),
+    }
     url = f"{env.url}/v1/records/{rid}/proof"
     assert env.http.post(url, json=body).status_code == 200
     assert env.http.post(url, json=body).status_code == 200  # the same request again
@@ -270,8 +334,9 @@ def test_log_views(env: Env) -> None:
     entries = env.http.get(f"{env.url}/v1/logs/records/entries?start=0&end=9").json()["entries"]
     import hashlib
 
-    assert [hashlib.sha256(b"\x00" + e.encode()).hexdigest() for e in entries] == \
-        [r["leaf_hash"] for r in receipts]
+    assert [hashlib.sha256(b"\x00" + e.encode()).hexdigest() for e in entries] == [
+        r["leaf_hash"] for r in receipts
+    ]
     for e in entries:  # no identifier in the clear in a public log entry
         assert "91610800" not in e
         assert json.loads(e)["kind"] == "record"
