@@ -109,12 +109,14 @@ class Anchorer:
         than the confirmations) go back to ``prepared``: they will be anchored again."""
         with session_scope(self.engine) as s:
             lost = s.exec(
-                select(Anchor).where(Anchor.log_name == name, Anchor.size > chain_size,
-                                     Anchor.state == "confirmed")
+                select(Anchor).where(
+                    Anchor.log_name == name, Anchor.size > chain_size, Anchor.state == "confirmed"
+                )
             ).all()
             for row in lost:
-                log.warning("%s checkpoint %d is not on chain any more; re-anchoring", name,
-                            row.size)
+                log.warning(
+                    "%s checkpoint %d is not on chain any more; re-anchoring", name, row.size
+                )
                 row.state, row.tx_hash, row.block_number = "prepared", None, None
                 row.updated_at = int(self.clock())
                 s.add(row)

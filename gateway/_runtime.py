@@ -20,6 +20,7 @@ from gateway._anchor import Anchorer
 from gateway._config import Settings
 from gateway._devnet import DevOrg, bootstrap
 from gateway._keys import GatewaySecrets, load_secrets
+from gateway._reads import Reader
 from gateway._service import LOG_NAMES, Gateway
 from gateway.api import create_app
 from gateway.domain.catalog import load_catalog
@@ -56,6 +57,7 @@ class Runtime:
     gateway: Gateway
     anchorer: Anchorer
     app: FastAPI
+    reader: Reader
     local_chain: LocalChain | None = None
     consortium: dict[str, DevOrg] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -142,13 +144,24 @@ def build(
             clock=clock,
         )
         anchorer.check_against_chain()
-        app = create_app(gateway, max_body_bytes=settings.max_body_bytes)
+        reader = Reader(gateway, deployment.grants(chain), settings.anchor.confirmations)
+        app = create_app(gateway, reader, max_body_bytes=settings.max_body_bytes)
     except BaseException:
         if local is not None:
             local.stop()
         raise
     return Runtime(
-        settings, chain, deployment, secrets, engine, gateway, anchorer, app, local, consortium
+        settings,
+        chain,
+        deployment,
+        secrets,
+        engine,
+        gateway,
+        anchorer,
+        app,
+        reader,
+        local,
+        consortium,
     )
 
 

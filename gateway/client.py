@@ -275,3 +275,93 @@ class DepartmentClient:
                 },
             )
         return data
+
+
+class ReaderClient:
+    """Read credit records as a member organisation (bank, department, partner city) under a
+    grant, for a stated purpose: signed ``ReadRequest`` s (docs/formats.md §9).
+
+    :meth:`read` returns the gateway's answer (released fields and the signed access receipt);
+    a denial raises :class:`ClientError` whose problem names the ``reason`` and carries the
+    ``access_receipt`` — denials are logged too.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        account: LocalAccount,
+        org_id: bytes,
+        *,
+        chain_id: int,
+        membership: str,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self._client = DepartmentClient(
+            base_url,
+            account,
+            org_id,
+            chain_id=chain_id,
+            membership=membership,
+            http=http,
+            clock=clock,
+            rng=rng,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def build(
+        self,
+        *,
+        purpose: str,
+        categories: Sequence[str],
+        category_mask: int,
+        subject: Mapping[str, str] | None = None,
+        record_id: str | None = None,
+        grant_id: bytes | None = None,
+    ) -> dict[str, Any]:
+        """The signed body of a read (``category_mask``: the catalog bits of ``categories``)."""
+        import hashlib
+
+        from eth_utils.crypto import keccak
+
+        c = self._client
+        salt = c._random(SALT_BYTES) if subject is not None else None
+        digest = (
+            hashlib.sha256(salt + f"{subject['kind']}:{subject['id']}".encode()).digest()
+            if subject is not None and salt is not None
+            else b"\x00" * 32
+        )
+        signed_at, nonce = int(c._clock()), c._random(NONCE_BYTES)
+        value = c._sign(
+            "ReadRequest",
+            {
+                "requester": c.org_id,
+                "subjectDigest": digest,
+                "recordId": bytes.fromhex(record_id) if record_id else b"\x00" * 32,
+                "purpose": keccak(text=purpose),
+                "categories": category_mask,
+                "grantId": grant_id or b"\x00" * 32,
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
+        )
+        return {
+            "requester": hex0x(c.org_id),
+            "subject": dict(subject) if subject else None,
+            "subject_salt": salt.hex() if salt else None,
+            "record_id": record_id,
+            "purpose": purpose,
+            "categories": list(categories),
+            "grant_id": hex0x(grant_id) if grant_id else None,
+            "signed_at": signed_at,
+            "nonce": hex0x(nonce),
+            "signature": hex0x(value),
+        }
+
+    def read(self, **kwargs: Any) -> dict[str, Any]:
+        body = self.build(**kwargs)
+        c = self._client
+        return c._answer(c._http.post(f"{c.base_url}/v1/reads", json=body), ok=(200,))

@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 
 from node.errors import ManifestError
 
-CONTRACTS = ("Membership", "CheckpointLog")
+CONTRACTS = ("Membership", "CheckpointLog", "Grants")
 
 
 def artifacts_dir() -> Path:
@@ -32,6 +32,8 @@ class Artifact:
     deployed_bytecode: str
     sha256: str
     compiler_version: str
+    immutable_ranges: tuple[tuple[int, int], ...] = ()
+    """(start, length) byte ranges of ``deployed_bytecode`` filled in by the constructor."""
 
 
 @cache
@@ -49,6 +51,7 @@ def load_artifact(name: str) -> Artifact:
         deployed_bytecode=data["deployedBytecode"],
         sha256=hashlib.sha256(raw).hexdigest(),
         compiler_version=data["compiler"]["version"],
+        immutable_ranges=tuple((int(a), int(n)) for a, n in data.get("immutableRanges", ())),
     )
 
 

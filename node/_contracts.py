@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from web3.types import TxReceipt
+from eth_utils.crypto import keccak
+from web3.types import BlockIdentifier, TxReceipt
 
 from node._chain import Chain
 from node.errors import ContractRevert
@@ -211,3 +214,297 @@ class MembershipClient:
 
     def is_active(self, org_id: bytes) -> bool:
         return bool(self.chain.call(self.contract.functions.isActive(org_id)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Grants
+# ---------------------------------------------------------------------------------------------
+
+GRANTS_DOMAIN_NAME = "creditchain-grants"
+GRANTS_DOMAIN_VERSION = "1"
+ANY_SUBJECT = b"\x00" * 32
+"""The subject of a statutory grant that covers every subject."""
+
+_GRANT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("subject", "bytes32"),
+    ("grantee", "bytes32"),
+    ("purpose", "bytes32"),
+    ("categories", "uint256"),
+    ("validFrom", "uint64"),
+    ("validUntil", "uint64"),
+    ("basis", "uint8"),
+    ("evidenceHash", "bytes32"),
+    ("nonce", "bytes32"),
+)
+_GRANT_ID_TYPE = "GrantId(" + ",".join(f"{t} {n}" for n, t in _GRANT_FIELDS) + ")"
+GRANT_ID_TYPEHASH = keccak(text=_GRANT_ID_TYPE)
+"""Mirrors Grants.GRANT_ID_TYPEHASH: the domain tag of grant ids."""
+_GRANT_TYPES = {
+    "Grant": [{"name": n, "type": t} for n, t in (*_GRANT_FIELDS, ("deadline", "uint256"))],
+}
+_REVOCATION_TYPES = {
+    "Revocation": [{"name": "grantId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}],
+}
+
+
+class GrantBasis(IntEnum):
+    """Mirrors IGrants.Basis."""
+
+    NONE = 0
+    CONSENT = 1
+    STATUTORY = 2
+
+
+def purpose_id(code: str) -> bytes:
+    """The on-chain purpose of a purpose code: keccak256 of its UTF-8 bytes."""
+    return keccak(text=code)
+
+
+def _bytes32(name: str, value: bytes) -> None:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise ValueError(f"{name} must be 32 bytes")
+
+
+@dataclass(frozen=True)
+class GrantParams:
+    """What a grant's creator supplies (IGrants.GrantParams); with a nonce it fixes the id."""
+
+    subject: bytes
+    grantee: bytes
+    purpose: bytes
+    categories: int
+    valid_from: int
+    valid_until: int
+    basis: GrantBasis
+    evidence_hash: bytes
+
+    def __post_init__(self) -> None:
+        for name in ("subject", "grantee", "purpose", "evidence_hash"):
+            _bytes32(name, getattr(self, name))
+        if not 0 <= self.categories < 2**256:
+            raise ValueError("categories must be a uint256 bitmask")
+        for name in ("valid_from", "valid_until"):
+            if not 0 <= getattr(self, name) < 2**64:
+                raise ValueError(f"{name} must be a uint64")
+
+    def as_tuple(self) -> tuple[bytes, bytes, bytes, int, int, int, int, bytes]:
+        return (
+            self.subject,
+            self.grantee,
+            self.purpose,
+            self.categories,
+            self.valid_from,
+            self.valid_until,
+            int(self.basis),
+            self.evidence_hash,
+        )
+
+    def grant_id(self, nonce: bytes) -> bytes:
+        """The grant id, derived off chain exactly as Grants.grantIdOf does."""
+        _bytes32("nonce", nonce)
+        types = ["bytes32", *(t for _, t in _GRANT_FIELDS)]
+        return keccak(abi_encode(types, [GRANT_ID_TYPEHASH, *self.as_tuple(), nonce]))
+
+    def _message(self, nonce: bytes, deadline: int) -> dict[str, Any]:
+        _bytes32("nonce", nonce)
+        names = [n for n, _ in _GRANT_FIELDS[:-1]]
+        message: dict[str, Any] = dict(zip(names, self.as_tuple(), strict=True))
+        return {**message, "nonce": nonce, "deadline": deadline}
+
+
+def _grants_domain(chain_id: int, contract: str) -> dict[str, Any]:
+    return {
+        "name": GRANTS_DOMAIN_NAME,
+        "version": GRANTS_DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": contract,
+    }
+
+
+def sign_grant(
+    key: LocalAccount,
+    chain_id: int,
+    contract: str,
+    params: GrantParams,
+    nonce: bytes,
+    deadline: int,
+) -> bytes:
+    """A subject's EIP-712 consent to ``params`` (relayable until ``deadline``)."""
+    signable = encode_typed_data(
+        _grants_domain(chain_id, contract), _GRANT_TYPES, params._message(nonce, deadline)
+    )
+    return bytes(key.sign_message(signable).signature)
+
+
+def sign_revocation(
+    key: LocalAccount, chain_id: int, contract: str, grant_id: bytes, deadline: int
+) -> bytes:
+    """A subject's EIP-712 revocation of grant ``grant_id`` (relayable until ``deadline``)."""
+    _bytes32("grant_id", grant_id)
+    signable = encode_typed_data(
+        _grants_domain(chain_id, contract),
+        _REVOCATION_TYPES,
+        {"grantId": grant_id, "deadline": deadline},
+    )
+    return bytes(key.sign_message(signable).signature)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A grant as the contract holds it (IGrants.Grant)."""
+
+    grant_id: bytes
+    subject: bytes
+    grantee: bytes
+    purpose: bytes
+    categories: int
+    evidence_hash: bytes
+    registrar: bytes
+    valid_from: int
+    valid_until: int
+    created_at: int
+    basis: GrantBasis
+    revoked_at: int
+
+    @classmethod
+    def from_tuple(cls, grant_id: bytes, t: Sequence[Any]) -> Grant:
+        subject, grantee, purpose, categories, evidence, registrar, vf, vu, created, basis, rev = t
+        return cls(
+            grant_id=grant_id,
+            subject=bytes(subject),
+            grantee=bytes(grantee),
+            purpose=bytes(purpose),
+            categories=int(categories),
+            evidence_hash=bytes(evidence),
+            registrar=bytes(registrar),
+            valid_from=int(vf),
+            valid_until=int(vu),
+            created_at=int(created),
+            basis=GrantBasis(basis),
+            revoked_at=int(rev),
+        )
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at != 0
+
+    def covers_category(self, index: int) -> bool:
+        return bool((self.categories >> index) & 1)
+
+
+class GrantsClient:
+    """The Grants contract: subject keys, consent and statutory grants, revocation, reads.
+
+    Reads take a ``block``: the gateway evaluates grants at its latest confirmed block, with
+    that block's timestamp, so a revocation stops reads from the first confirmed block on.
+    """
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.contract = chain.contract("Grants", address)
+        self.address = self.contract.address
+
+    def membership_address(self) -> str:
+        """The Membership registry this Grants contract takes organisations from."""
+        return str(self.chain.call(self.contract.functions.membership()))
+
+    # -- subject keys ---------------------------------------------------------------------------
+
+    def bind_subject_key(self, account: LocalAccount, subject: bytes, key: str) -> TxReceipt:
+        return self.chain.transact(account, self.contract.functions.bindSubjectKey(subject, key))
+
+    def unbind_subject_key(self, account: LocalAccount, subject: bytes) -> TxReceipt:
+        return self.chain.transact(account, self.contract.functions.unbindSubjectKey(subject))
+
+    def subject_key(self, subject: bytes, block: BlockIdentifier = "latest") -> str | None:
+        key = str(self.chain.call(self.contract.functions.subjectKey(subject), block))
+        return None if int(key, 16) == 0 else key
+
+    # -- signatures -----------------------------------------------------------------------------
+
+    def sign_grant(
+        self, key: LocalAccount, params: GrantParams, nonce: bytes, deadline: int
+    ) -> bytes:
+        return sign_grant(key, self.chain.chain_id, self.address, params, nonce, deadline)
+
+    def sign_revocation(self, key: LocalAccount, grant_id: bytes, deadline: int) -> bytes:
+        return sign_revocation(key, self.chain.chain_id, self.address, grant_id, deadline)
+
+    # -- grants ---------------------------------------------------------------------------------
+
+    def create_grant(self, account: LocalAccount, params: GrantParams, nonce: bytes) -> TxReceipt:
+        fn = self.contract.functions.createGrant(params.as_tuple(), nonce)
+        return self.chain.transact(account, fn)
+
+    def create_grant_by_subject(
+        self,
+        relayer: LocalAccount,
+        params: GrantParams,
+        nonce: bytes,
+        deadline: int,
+        signature: bytes,
+    ) -> TxReceipt:
+        fn = self.contract.functions.createGrantBySubject(
+            params.as_tuple(), nonce, deadline, signature
+        )
+        return self.chain.transact(relayer, fn)
+
+    def revoke_grant(self, account: LocalAccount, grant_id: bytes) -> TxReceipt:
+        return self.chain.transact(account, self.contract.functions.revokeGrant(grant_id))
+
+    def revoke_by_subject(
+        self, relayer: LocalAccount, grant_id: bytes, deadline: int, signature: bytes
+    ) -> TxReceipt:
+        fn = self.contract.functions.revokeBySubject(grant_id, deadline, signature)
+        return self.chain.transact(relayer, fn)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def grant_id_of(self, params: GrantParams, nonce: bytes) -> bytes:
+        return bytes(self.chain.call(self.contract.functions.grantIdOf(params.as_tuple(), nonce)))
+
+    def grant(self, grant_id: bytes, block: BlockIdentifier = "latest") -> Grant:
+        """The grant; ContractRevert ``UnknownGrant`` if there is none."""
+        return Grant.from_tuple(
+            grant_id, self.chain.call(self.contract.functions.getGrant(grant_id), block)
+        )
+
+    def is_live(self, grant_id: bytes, timestamp: int, block: BlockIdentifier = "latest") -> bool:
+        return bool(self.chain.call(self.contract.functions.isLive(grant_id, timestamp), block))
+
+    def permits(
+        self,
+        grant_id: bytes,
+        subject: bytes,
+        grantee: bytes,
+        purpose: bytes,
+        category: int,
+        timestamp: int,
+        block: BlockIdentifier = "latest",
+    ) -> bool:
+        """Is the grant live at ``timestamp`` and does it cover this read (subject or any
+        subject, grantee still active, purpose, category index)?"""
+        fn = self.contract.functions.permits(
+            grant_id, subject, grantee, purpose, category, timestamp
+        )
+        return bool(self.chain.call(fn, block))
+
+    def grant_ids(
+        self,
+        *,
+        subject: bytes | None = None,
+        grantee: bytes | None = None,
+        from_block: int = 0,
+        to_block: BlockIdentifier = "latest",
+    ) -> list[bytes]:
+        """Ids of the grants created for a subject and/or grantee, oldest first, from the
+        GrantCreated events (the chain keeps no per-subject list)."""
+        filters: dict[str, Any] = {}
+        if subject is not None:
+            filters["subject"] = subject
+        if grantee is not None:
+            filters["grantee"] = grantee
+        events = self.contract.events.GrantCreated().get_logs(
+            argument_filters=filters or None, from_block=from_block, to_block=to_block
+        )
+        return [bytes(ev["args"]["grantId"]) for ev in events]

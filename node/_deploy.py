@@ -19,6 +19,7 @@ from node._contracts import (
     LOG_ADMIN_ROLE_NAME,
     REGISTRAR_ROLE_NAME,
     CheckpointLogClient,
+    GrantsClient,
     MembershipClient,
 )
 from node.errors import ManifestError
@@ -60,6 +61,9 @@ class Deployment:
 
     def membership(self, chain: Chain) -> MembershipClient:
         return MembershipClient(chain, self.address("Membership"))
+
+    def grants(self, chain: Chain) -> GrantsClient:
+        return GrantsClient(chain, self.address("Grants"))
 
     # -- persistence ----------------------------------------------------------------------------
 
@@ -103,10 +107,29 @@ class Deployment:
             )
         for name, c in self.contracts.items():
             code = bytes(chain.w3.eth.get_code(Web3.to_checksum_address(c.address)))
-            expected = bytes.fromhex(load_artifact(name).deployed_bytecode.removeprefix("0x"))
-            if code != expected:
+            artifact = load_artifact(name)
+            expected = bytes.fromhex(artifact.deployed_bytecode.removeprefix("0x"))
+            if not code or not _same_code(code, expected, artifact.immutable_ranges):
                 what = "no contract" if not code else "different code"
                 raise ManifestError(f"{name} at {c.address}: {what} on chain {chain.chain_id}")
+        if "Grants" in self.contracts:
+            # Grants' code matches up to its immutables; the one that matters is its registry.
+            linked = self.grants(chain).membership_address()
+            if linked.lower() != self.address("Membership").lower():
+                raise ManifestError(
+                    f"Grants at {self.address('Grants')} uses Membership {linked}, "
+                    f"the manifest says {self.address('Membership')}"
+                )
+
+
+def _same_code(code: bytes, expected: bytes, immutables: tuple[tuple[int, int], ...]) -> bool:
+    """Equal, except in the byte ranges the constructor fills in (immutables)."""
+    if len(code) != len(expected):
+        return False
+    masked = bytearray(code)
+    for start, length in immutables:
+        masked[start : start + length] = expected[start : start + length]
+    return bytes(masked) == expected
 
 
 def deploy_all(
@@ -119,7 +142,8 @@ def deploy_all(
     log_admins: tuple[str, ...] = (),
     registrars: tuple[str, ...] = (),
 ) -> Deployment:
-    """Deploy Membership and CheckpointLog with ``admin`` as default admin.
+    """Deploy Membership and CheckpointLog with ``admin`` as default admin, and Grants on top
+    of that Membership (Grants has no roles: its authority comes from Membership).
 
     When the deployer is the admin, it grants LOG_ADMIN_ROLE and REGISTRAR_ROLE to the given
     accounts; otherwise the admin must grant them later.
@@ -128,7 +152,10 @@ def deploy_all(
     deployed: dict[str, DeployedContract] = {}
     first_block: int | None = None
     for name in CONTRACTS:
-        address, receipt = chain.deploy(deployer, name, admin_delay, admin)
+        args: tuple[Any, ...] = (admin_delay, admin)
+        if name == "Grants":
+            args = (deployed["Membership"].address,)
+        address, receipt = chain.deploy(deployer, name, *args)
         block = int(receipt["blockNumber"])
         first_block = block if first_block is None else first_block
         deployed[name] = DeployedContract(

@@ -25,14 +25,22 @@ SRC = ROOT / "contracts" / "src"
 OUT = ROOT / "contracts" / "artifacts"
 SHIM = ROOT / "scripts" / "solc"
 PINNED_VERSION = "0.8.28"
-DEPLOYABLE = ("Membership", "CheckpointLog")
+DEPLOYABLE = ("Membership", "CheckpointLog", "Grants")
 
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 1000},
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "ipfs"},
     "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "evm.deployedBytecode.immutableReferences",
+                "metadata",
+            ]
+        }
     },
 }
 
@@ -102,6 +110,12 @@ def compile_all() -> dict[str, bytes]:
                 "abi": c["abi"],
                 "bytecode": "0x" + c["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + c["evm"]["deployedBytecode"]["object"],
+                # Byte ranges of deployedBytecode that the constructor fills in (immutables).
+                "immutableRanges": sorted(
+                    [r["start"], r["length"]]
+                    for refs in c["evm"]["deployedBytecode"].get("immutableReferences", {}).values()
+                    for r in refs
+                ),
             }
             artifacts[f"{name}.json"] = _dump(artifact)
     missing = set(DEPLOYABLE) - {n.removesuffix(".json") for n in artifacts}

@@ -146,12 +146,20 @@ class Draft:
     ) -> dict[str, Any]:
         n = self.tree.size if size is None else size
         return make_bundle(
-            record=self.record, salt=self.salt, leaf=self.leaf, receipt=self.receipt,
-            log_id=self.log_id, index=self.index,
+            record=self.record,
+            salt=self.salt,
+            leaf=self.leaf,
+            receipt=self.receipt,
+            log_id=self.log_id,
+            index=self.index,
             inclusion=self.tree.inclusion_proof(self.index, n),
-            checkpoint_size=n, checkpoint_root=self.tree.root(n),
-            chain_id=trusted.chain_id, checkpoint_log=trusted.checkpoint_log,
-            membership=trusted.membership, anchor_tx=anchor_tx, anchor_block=anchor_block,
+            checkpoint_size=n,
+            checkpoint_root=self.tree.root(n),
+            chain_id=trusted.chain_id,
+            checkpoint_log=trusted.checkpoint_log,
+            membership=trusted.membership,
+            anchor_tx=anchor_tx,
+            anchor_block=anchor_block,
         )
 
 
@@ -197,42 +205,67 @@ class BundleFactory:
         nonce = hashlib.sha256(b"nonce %d" % signed_at).digest()
         key = signer or self.department
         if batch == 1:
-            value = sign_typed(key, self.domain, "CreditRecord", {
-                "org": self.dept_org, "category": records[0]["category"],
-                "commitment": commitments[0], "signedAt": signed_at, "nonce": nonce,
-            })
+            value = sign_typed(
+                key,
+                self.domain,
+                "CreditRecord",
+                {
+                    "org": self.dept_org,
+                    "category": records[0]["category"],
+                    "commitment": commitments[0],
+                    "signedAt": signed_at,
+                    "nonce": nonce,
+                },
+            )
             sig = DepartmentSignature("CreditRecord", signed_at, nonce, value)
         else:
             root = batch_root(commitments)
-            value = sign_typed(key, self.domain, "CreditRecordBatch", {
-                "org": self.dept_org, "root": root, "count": batch,
-                "signedAt": signed_at, "nonce": nonce,
-            })
+            value = sign_typed(
+                key,
+                self.domain,
+                "CreditRecordBatch",
+                {
+                    "org": self.dept_org,
+                    "root": root,
+                    "count": batch,
+                    "signedAt": signed_at,
+                    "nonce": nonce,
+                },
+            )
             path = batch_paths(commitments)[position]
             sig = DepartmentSignature(
-                "CreditRecordBatch", signed_at, nonce, value,
+                "CreditRecordBatch",
+                signed_at,
+                nonce,
+                value,
                 BatchPosition(root, batch, position, tuple(path)),
             )
         record = records[position]
         subject = SubjectId("uscc", record["subject"]["id"])
         leaf = make_leaf_entry(
-            org=self.dept_org, category=record["category"],
+            org=self.dept_org,
+            category=record["category"],
             subject_commitment=subject_commitment(self.pepper, subject),
-            commitment=commitments[position], signature=sig, received_at=received_at,
+            commitment=commitments[position],
+            signature=sig,
+            received_at=received_at,
         )
         entry_hash = leaf_hash(leaf_bytes(leaf))
         tree = MemoryTree(
-            entry_hash if i == leaf_index else leaf_hash(b"filler %d" % i)
-            for i in range(log_size)
+            entry_hash if i == leaf_index else leaf_hash(b"filler %d" % i) for i in range(log_size)
         )
         receipt = make_receipt(
-            log_id=self.records_log, index=leaf_index, leaf_hash=entry_hash,
+            log_id=self.records_log,
+            index=leaf_index,
+            leaf_hash=entry_hash,
             received_at=received_at if receipt_time is None else receipt_time,
-            anchor_by=received_at + 60, gateway=self.gateway_org,
+            anchor_by=received_at + 60,
+            gateway=self.gateway_org,
             sign=typed_signer(self.gateway, self.domain),
         )
-        return Draft(record, salts[position], leaf, receipt.to_json(), tree, self.records_log,
-                     leaf_index)
+        return Draft(
+            record, salts[position], leaf, receipt.to_json(), tree, self.records_log, leaf_index
+        )
 
     def fake_chain(self, *, keys_from: int = NOW - 1000) -> FakeChainView:
         """A fake chain where both orgs have had their keys since ``keys_from``."""
@@ -247,6 +280,7 @@ class BundleFactory:
         view = self.fake_chain()
         anchor = Anchor(block_number=57, tx_hash=hashlib.sha256(b"anchor tx").digest())
         view.anchor_checkpoint(draft.log_id, draft.tree.size, draft.tree.root(), anchor)
-        bundle = draft.bundle(self.trusted, anchor_tx=anchor.tx_hash,
-                              anchor_block=anchor.block_number)
+        bundle = draft.bundle(
+            self.trusted, anchor_tx=anchor.tx_hash, anchor_block=anchor.block_number
+        )
         return bundle, view

@@ -9,9 +9,16 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
+from gateway._reads import Reader
 from gateway._service import Gateway
 from gateway.api import _problems
-from gateway.api._schemas import PROOF_REQUEST_SCHEMA, SUBMISSION_SCHEMA
+from gateway.api._schemas import (
+    AUDIT_QUERY_SCHEMA,
+    PROOF_REQUEST_SCHEMA,
+    READ_REQUEST_SCHEMA,
+    SUBJECT_QUERY_SCHEMA,
+    SUBMISSION_SCHEMA,
+)
 
 RecordId = Annotated[
     str, Path(pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="hex leaf hash of the record")
@@ -51,7 +58,9 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def create_app(gateway: Gateway, *, max_body_bytes: int = 16 * 1024 * 1024) -> FastAPI:
+def create_app(
+    gateway: Gateway, reader: Reader | None = None, *, max_body_bytes: int = 16 * 1024 * 1024
+) -> FastAPI:
     app = FastAPI(
         title="creditchain gateway",
         version="1",
@@ -142,6 +151,9 @@ def create_app(gateway: Gateway, *, max_body_bytes: int = 16 * 1024 * 1024) -> F
     async def verify(request: Request) -> dict[str, Any]:
         return gateway.verify(await request.body())
 
+    if reader is not None:
+        _read_routes(app, reader)
+
     @app.get("/v1/logs/{log}/checkpoint", tags=["logs"])
     def checkpoint(log: LogName) -> dict[str, Any]:
         return gateway.checkpoint(log)
@@ -163,3 +175,29 @@ def create_app(gateway: Gateway, *, max_body_bytes: int = 16 * 1024 * 1024) -> F
         return gateway.entries(log, start, end)
 
     return app
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _read_routes(app: FastAPI, reader: Reader) -> None:
+    @app.post(
+        "/v1/reads",
+        tags=["reads"],
+        openapi_extra=_body(READ_REQUEST_SCHEMA),
+        responses={
+            200: {"description": "released fields, with the signed access receipt"},
+            403: {"description": "denied, with the reason and the access receipt"},
+        },
+    )
+    async def read(request: Request) -> dict[str, Any]:
+        return reader.read(await request.body()).body
+
+    @app.post("/v1/subjects/accesses", tags=["reads"], openapi_extra=_body(SUBJECT_QUERY_SCHEMA))
+    async def subject_accesses(request: Request) -> dict[str, Any]:
+        return reader.subject_view(await request.body())
+
+    @app.post("/v1/audit/trace", tags=["audit"], openapi_extra=_body(AUDIT_QUERY_SCHEMA))
+    async def audit_trace(request: Request) -> dict[str, Any]:
+        return reader.audit_trace(await request.body())

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import errors as g
 from gateway import verify as v
+from gateway._reads import AccessDenied
 from gateway.domain import errors as d
 from gateway.store import StoreError
 from node.errors import ChainUnavailable, NodeError
@@ -42,6 +43,8 @@ _TABLE: list[tuple[type[Exception], int, str]] = [
     (g.ReplayedRequest, 409, "Nonce already used"),
     (g.OrgSuspended, 403, "Organisation suspended"),
     (g.CategoryNotAllowed, 403, "Organisation may not submit this category"),
+    (AccessDenied, 403, "Access denied"),
+    (d.UnknownPurpose, 422, "Unknown purpose"),
     (g.Forbidden, 403, "Forbidden"),
     (g.PayloadTooLarge, 413, "Request body too large"),
     (g.BatchTooLarge, 413, "Too many records in one submission"),

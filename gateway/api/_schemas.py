@@ -71,3 +71,78 @@ PROOF_REQUEST_SCHEMA: dict[str, Any] = {
         "value": {"type": "string", "pattern": "^0x[0-9a-f]{130}$"},
     },
 }
+
+_SUBJECT = {
+    "type": "object",
+    "required": ["kind", "id"],
+    "additionalProperties": False,
+    "properties": {"kind": {"enum": ["uscc", "resident_id"]}, "id": {"type": "string"}},
+}
+_SIG = {"type": "string", "pattern": "^0x[0-9a-f]{130}$"}
+
+READ_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "requester",
+        "subject",
+        "subject_salt",
+        "record_id",
+        "purpose",
+        "categories",
+        "grant_id",
+        "signed_at",
+        "nonce",
+        "signature",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "requester": _HEX32_0X,
+        "subject": {"anyOf": [_SUBJECT, {"type": "null"}]},
+        "subject_salt": {
+            "anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}]
+        },
+        "record_id": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}]},
+        "purpose": {"type": "string"},
+        "categories": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "grant_id": {"anyOf": [_HEX32_0X, {"type": "null"}]},
+        "signed_at": {"type": "integer", "minimum": 0},
+        "nonce": _HEX32_0X,
+        "signature": _SIG,
+    },
+}
+
+SUBJECT_QUERY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["subject", "subject_salt", "signed_at", "nonce", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "subject": _SUBJECT,
+        "subject_salt": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "signed_at": {"type": "integer", "minimum": 0},
+        "nonce": _HEX32_0X,
+        "signature": _SIG,
+    },
+}
+
+AUDIT_QUERY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["auditor", "query", "signed_at", "nonce", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "auditor": _HEX32_0X,
+        "query": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "subject": _SUBJECT,
+                "requester": _HEX32_0X,
+                "record": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "since": {"type": "integer", "minimum": 0},
+                "until": {"type": "integer", "minimum": 0},
+            },
+        },
+        "signed_at": {"type": "integer", "minimum": 0},
+        "nonce": _HEX32_0X,
+        "signature": _SIG,
+    },
+}

@@ -41,8 +41,10 @@ __all__ = ["verify"]
 @command
 def verify(
     bundle: Annotated[
-        Path, typer.Argument(help="Proof bundle JSON file ('-' reads standard input).",
-                             show_default=False)
+        Path,
+        typer.Argument(
+            help="Proof bundle JSON file ('-' reads standard input).", show_default=False
+        ),
     ],
     rpc: Annotated[
         str | None, typer.Option(help="JSON-RPC URL (default: the data dir's running node).")
@@ -106,12 +108,14 @@ def _read_bundle(path: Path) -> bytes:
 
 def _invalid(exc: VerificationError, as_json: bool) -> NoReturn:
     if as_json:
-        emit_json({
-            "valid": False,
-            "check": exc.check,
-            "detail": exc.detail,
-            "passed": list(exc.passed),
-        })
+        emit_json(
+            {
+                "valid": False,
+                "check": exc.check,
+                "detail": exc.detail,
+                "passed": list(exc.passed),
+            }
+        )
     else:
         typer.echo(f"INVALID: {exc.check}: {exc.detail}")
     raise typer.Exit(EXIT_FAILURE)
@@ -128,8 +132,12 @@ def _valid(result: VerificationResult, as_json: bool) -> None:
         ("gateway", f"{result.gateway} (signer {result.gateway_signer})"),
         ("log", f"{result.log_id} index {result.index}"),
         ("checkpoint", f"size {result.checkpoint_size}, anchored in block {result.anchor_block}"),
-        ("record", "included and matches the commitment" if result.record_included
-         else "NOT included: this bundle proves the commitment, not the record's content"),
+        (
+            "record",
+            "included and matches the commitment"
+            if result.record_included
+            else "NOT included: this bundle proves the commitment, not the record's content",
+        ),
         ("subject", "checked" if result.subject_checked else "not checked (needs the pepper)"),
         ("checks", ", ".join(result.checks)),
     ]

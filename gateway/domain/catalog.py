@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final, Literal, TypeAlias, cast
 
-from gateway.domain.errors import InvalidCatalog, SchemaViolation, UnknownCategory
+from gateway.domain.errors import InvalidCatalog, SchemaViolation, UnknownCategory, UnknownPurpose
 
 __all__ = [
     "CATALOG_RESOURCE",
@@ -48,6 +48,7 @@ __all__ = [
     "Category",
     "Duration",
     "PeriodRule",
+    "Purpose",
     "SharingScope",
     "SubmitterKind",
     "load_catalog",
@@ -203,11 +204,61 @@ class Category:
 
 
 @dataclass(frozen=True, slots=True)
+class Purpose:
+    """A stated purpose of reading (信贷审批, 招投标, …) and, per category, the fields it may
+    receive: the minimum necessary. ``("*",)`` releases every field of that category."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    basis_note: str
+    release: Mapping[str, tuple[str, ...]] = field(repr=False)
+
+    def allows(self, category: str) -> bool:
+        return category in self.release
+
+    def released_fields(self, category: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of a record's ``fields`` this purpose may receive (empty if none)."""
+        allowed = self.release.get(category, ())
+        if allowed == ("*",):
+            return dict(fields)
+        return {k: v for k, v in fields.items() if k in allowed}
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
-    """A versioned catalog: an ordered, read-only collection of categories."""
+    """A versioned catalog: an ordered, read-only collection of categories, and the purposes
+    for which they may be read."""
 
     version: str
     categories: Mapping[str, Category] = field(repr=False)
+    purposes: Mapping[str, Purpose] = field(default_factory=dict, repr=False)
+
+    def purpose(self, code: str) -> Purpose:
+        """Look up a purpose by code.
+
+        Raises:
+            UnknownPurpose: no such purpose in this catalog version.
+        """
+        try:
+            return self.purposes[code]
+        except (KeyError, TypeError):
+            raise UnknownPurpose(str(code)) from None
+
+    def category_bit(self, code: str) -> int:
+        """The category's bit in a grant's category set: its index in catalog order
+        (categories are only ever appended)."""
+        self.category(code)
+        return list(self.categories).index(code)
+
+    def category_mask(self, codes: Sequence[str]) -> int:
+        mask = 0
+        for code in codes:
+            mask |= 1 << self.category_bit(code)
+        return mask
+
+    def categories_of(self, mask: int) -> tuple[str, ...]:
+        return tuple(c for i, c in enumerate(self.categories) if mask >> i & 1)
 
     def category(self, code: str) -> Category:
         """Look up a category by code.
@@ -267,7 +318,53 @@ def parse_catalog(data: object) -> Catalog:
         if category.code in categories:
             raise InvalidCatalog(f"duplicate category code {category.code!r}")
         categories[category.code] = category
-    return Catalog(version=version, categories=_ReadOnlyMapping(categories))
+    purposes: dict[str, Purpose] = {}
+    raw_purposes = doc.get("purposes", [])
+    if not isinstance(raw_purposes, list):
+        raise InvalidCatalog("catalog 'purposes' must be an array")
+    for index, raw in enumerate(raw_purposes):
+        purpose = _parse_purpose(raw, f"purposes[{index}]", categories)
+        if purpose.code in purposes:
+            raise InvalidCatalog(f"duplicate purpose code {purpose.code!r}")
+        purposes[purpose.code] = purpose
+    return Catalog(
+        version=version, categories=_ReadOnlyMapping(categories), purposes=dict(purposes)
+    )
+
+
+def _parse_purpose(raw: object, where: str, categories: Mapping[str, Category]) -> Purpose:
+    doc = _mapping(raw, where)
+    known = {"code", "name_zh", "name_en", "basis_note", "release"}
+    extra = sorted(set(doc) - known)
+    if extra:
+        raise InvalidCatalog(f"{where}: unknown attributes {extra}")
+    code = _text(doc.get("code"), f"{where}.code")
+    release_raw = _mapping(doc.get("release"), f"{where}.release")
+    release: dict[str, tuple[str, ...]] = {}
+    for category_code, fields in release_raw.items():
+        if category_code not in categories:
+            raise InvalidCatalog(f"{where}.release: unknown category {category_code!r}")
+        if (
+            not isinstance(fields, list)
+            or not fields
+            or not all(isinstance(f, str) for f in fields)
+        ):
+            raise InvalidCatalog(f"{where}.release.{category_code} must be a list of fields")
+        if fields != ["*"]:
+            known_fields = set(categories[category_code].schema.get("properties", {}))
+            unknown = sorted(set(fields) - known_fields)
+            if unknown:
+                raise InvalidCatalog(
+                    f"{where}.release.{category_code}: not fields of the category: {unknown}"
+                )
+        release[category_code] = tuple(fields)
+    return Purpose(
+        code=code,
+        name_zh=_text(doc.get("name_zh"), f"{where}.name_zh"),
+        name_en=_text(doc.get("name_en"), f"{where}.name_en"),
+        basis_note=_text(doc.get("basis_note"), f"{where}.basis_note"),
+        release=release,
+    )
 
 
 class _ReadOnlyMapping(Mapping[str, Category]):

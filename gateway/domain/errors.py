@@ -133,3 +133,9 @@ class CatalogVersionMismatch(DomainError):
         super().__init__(f"record is for catalog version {got!r}, this gateway uses {expected!r}")
         self.got = got
         self.expected = expected
+
+
+class UnknownPurpose(DomainError):
+    """A read names a purpose the catalog does not define."""
+
+    code = "unknown-purpose"

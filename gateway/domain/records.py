@@ -130,8 +130,9 @@ def parse_hex(value: object, *, size: int | None, prefixed: bool, pointer: str =
     return raw
 
 
-def _object(value: object, pointer: str, required: Iterable[str], optional: Iterable[str] = ()
-            ) -> Mapping[str, object]:
+def _object(
+    value: object, pointer: str, required: Iterable[str], optional: Iterable[str] = ()
+) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise MalformedObject(pointer, "must be a JSON object")
     req = list(required)
@@ -543,9 +544,7 @@ def _parse_department_signature(value: object, pointer: str) -> DepartmentSignat
         batch = _parse_batch(doc["batch"], _join(pointer, "batch"))
     elif "batch" in doc:
         raise MalformedObject(_join(pointer, "batch"), "only allowed for CreditRecordBatch")
-    return DepartmentSignature(
-        sig_type, signed_at, nonce, signature, batch
-    )
+    return DepartmentSignature(sig_type, signed_at, nonce, signature, batch)
 
 
 def _parse_batch(value: object, pointer: str) -> BatchPosition:
@@ -750,7 +749,12 @@ def make_receipt(
         raise ValueError("anchor_by must not be earlier than received_at")
     unsigned = Receipt(log_id, index, leaf_hash, received_at, anchor_by, gateway, b"")
     return Receipt(
-        log_id, index, leaf_hash, received_at, anchor_by, gateway,
+        log_id,
+        index,
+        leaf_hash,
+        received_at,
+        anchor_by,
+        gateway,
         sign("Receipt", unsigned.message()),
     )
 
@@ -762,7 +766,8 @@ def parse_receipt(obj: object) -> Receipt:
         MalformedObject: naming the offending member.
     """
     doc = _object(
-        obj, "",
+        obj,
+        "",
         ("log_id", "index", "leaf_hash", "received_at", "anchor_by", "gateway", "signature"),
     )
     return Receipt(
@@ -848,13 +853,15 @@ class Submission:
     def leaf_signatures(self) -> list[DepartmentSignature]:
         """The ``sig`` of each record's leaf entry, in record order."""
         if self.type == "CreditRecord":
-            return [DepartmentSignature("CreditRecord", self.signed_at, self.nonce,
-                                        self.signature)]
+            return [DepartmentSignature("CreditRecord", self.signed_at, self.nonce, self.signature)]
         commitments = self.commitments
         root = batch_root(commitments)
         return [
             DepartmentSignature(
-                "CreditRecordBatch", self.signed_at, self.nonce, self.signature,
+                "CreditRecordBatch",
+                self.signed_at,
+                self.nonce,
+                self.signature,
                 BatchPosition(root, len(commitments), i, tuple(path)),
             )
             for i, path in enumerate(batch_paths(commitments))
@@ -891,9 +898,7 @@ def parse_submission(
         if len(items) != 1:
             raise MalformedObject("/signature/type", "CreditRecord signs exactly one record")
     elif sig_type != "CreditRecordBatch":
-        raise MalformedObject(
-            "/signature/type", "must be 'CreditRecord' or 'CreditRecordBatch'"
-        )
+        raise MalformedObject("/signature/type", "must be 'CreditRecord' or 'CreditRecordBatch'")
     org = parse_hex(sig["org"], size=32, prefixed=True, pointer="/signature/org")
     signed_at = _uint(sig["signed_at"], "/signature/signed_at", _UINT64)
     nonce = parse_hex(sig["nonce"], size=32, prefixed=True, pointer="/signature/nonce")
@@ -902,17 +907,16 @@ def parse_submission(
     records: list[SubmittedRecord] = []
     for i, item in enumerate(items):
         entry = _object(item, _ptr("records", i), ("record", "salt"))
-        salt = parse_hex(entry["salt"], size=SALT_BYTES, prefixed=False,
-                         pointer=_ptr("records", i, "salt"))
+        salt = parse_hex(
+            entry["salt"], size=SALT_BYTES, prefixed=False, pointer=_ptr("records", i, "salt")
+        )
         try:
             record = parse_record(entry["record"], catalog)
         except MalformedObject as exc:
-            raise MalformedObject(_ptr("records", i, "record") + exc.pointer, exc.reason
-                                  ) from None
+            raise MalformedObject(_ptr("records", i, "record") + exc.pointer, exc.reason) from None
         if record.org != org:
-            raise MalformedObject(_ptr("records", i, "record", "org"),
-                                  "must equal the signing org (/signature/org)")
+            raise MalformedObject(
+                _ptr("records", i, "record", "org"), "must equal the signing org (/signature/org)"
+            )
         records.append(SubmittedRecord(record, salt, commitment(record, salt)))
-    return Submission(
-        tuple(records), org, sig_type, signed_at, nonce, value
-    )
+    return Submission(tuple(records), org, sig_type, signed_at, nonce, value)

@@ -28,8 +28,8 @@ addresses as :func:`typed_signer`, :func:`recover_typed` and :func:`typed_data_d
 (``tests/unit/test_signing_fast.py`` checks it on random messages of every type), but encode
 the EIP-712 struct directly (type hashes and the domain separator computed once) and sign and
 recover with ``coincurve`` (libsecp256k1) instead of going through
-``eth_account.messages.encode_typed_data``: about ten times faster, for hot paths such as one
-receipt signature per accepted record.
+``eth_account.messages.encode_typed_data``: several times faster (sign 6-14x, recover 3-8x
+measured on 2 cores), for hot paths such as one receipt signature per accepted record.
 """
 
 from __future__ import annotations
@@ -99,6 +99,27 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     "ProofRequest": (
         ("org", "bytes32"),
         ("recordId", "bytes32"),
+        ("signedAt", "uint64"),
+        ("nonce", "bytes32"),
+    ),
+    "ReadRequest": (
+        ("requester", "bytes32"),
+        ("subjectDigest", "bytes32"),
+        ("recordId", "bytes32"),
+        ("purpose", "bytes32"),
+        ("categories", "uint256"),
+        ("grantId", "bytes32"),
+        ("signedAt", "uint64"),
+        ("nonce", "bytes32"),
+    ),
+    "SubjectQuery": (
+        ("subjectDigest", "bytes32"),
+        ("signedAt", "uint64"),
+        ("nonce", "bytes32"),
+    ),
+    "AuditQuery": (
+        ("auditor", "bytes32"),
+        ("queryHash", "bytes32"),
         ("signedAt", "uint64"),
         ("nonce", "bytes32"),
     ),
@@ -383,7 +404,7 @@ def _private_key_bytes(key: SigningKey) -> bytes:
 
 def fast_typed_signer(key: SigningKey, domain: SigningDomain) -> TypedSigner:
     """A :data:`TypedSigner` like :func:`typed_signer` (same signatures, byte for byte:
-    both are RFC 6979 deterministic, low-``s``), about ten times faster.
+    both are RFC 6979 deterministic, low-``s``), several times faster (6-14x measured).
 
     Raises:
         ValueError: the key is not a valid secp256k1 private key. The returned signer raises

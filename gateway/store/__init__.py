@@ -27,6 +27,7 @@ from gateway.store._migrate import (
 )
 from gateway.store._models import (
     ANCHOR_STATES,
+    AccessDecision,
     Anchor,
     Kek,
     LogEntry,
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_ENTRIES_PER_READ",
     "MIGRATIONS_DIR",
     "SQLITE_PRAGMAS",
+    "AccessDecision",
     "Anchor",
     "DbLog",
     "DuplicateEntry",

@@ -63,9 +63,12 @@ _ENTRY = LOG_ENTRY_TABLE.c
 # One statement per get_nodes() whatever the number of keys, each key a primary-key lookup.
 # (A plain tuple-IN or an OR of key equalities makes SQLite scan the whole log's index range,
 # and a UNION ALL of point queries costs milliseconds of SQL compilation per call.)
+# SQLite: the keys arrive as one JSON array of [level, idx] pairs; CROSS JOIN fixes the join
+# order (keys outer), so each key is a primary-key search.
 _NODES_SQLITE: Final = sa.text(
     "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k CROSS JOIN log_node AS n"
-    " ON n.log_name = :log_name AND n.level = k.value ->> 0 AND n.idx = k.value ->> 1"
+    " ON n.log_name = :log_name AND n.level = json_extract(k.value, '$[0]')"
+    " AND n.idx = json_extract(k.value, '$[1]')"
 )
 _NODES_POSTGRESQL: Final = sa.text(
     "SELECT n.level, n.idx, n.hash"
@@ -169,8 +172,7 @@ class DbLog:
             }
             rows = conn.execute(_NODES_POSTGRESQL, params)
         else:
-            rows = conn.execute(
-                _NODES_SQLITE, {"keys": json.dumps(keys), "log_name": self._name})
+            rows = conn.execute(_NODES_SQLITE, {"keys": json.dumps(keys), "log_name": self._name})
         got: dict[Node, bytes] = {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
         if len(got) != len(wanted):
             missing = sorted(wanted - got.keys())
@@ -238,7 +240,8 @@ class DbLog:
             self._insert_entries(conn, start, entries, leaves)
         except IntegrityError as exc:
             raise DuplicateEntry(
-                f"log {self._name!r}: an appended entry is already in the log"
+                f"log {self._name!r}: an appended entry is already in the log "
+                "(or entries exist beyond the head: the log is corrupted)"
             ) from exc
         self._insert_nodes(conn, completed)
         moved = conn.execute(
@@ -344,7 +347,8 @@ class DbLog:
             h = leaf_hash(data)
             if node is None or h != bytes(stored) or h != bytes(node):
                 raise LogCorrupted(
-                    f"log {self._name!r}: entry {idx} does not match its stored leaf hash")
+                    f"log {self._name!r}: entry {idx} does not match its stored leaf hash"
+                )
             out.append(data)
         return out
 
@@ -356,9 +360,13 @@ class DbLog:
 
     def index_of(self, leaf: bytes) -> int | None:
         """The index of the entry whose leaf hash is ``leaf``, or ``None``."""
-        found = self._conn().execute(
-            sa.select(_ENTRY.idx).where(_ENTRY.log_name == self._name, _ENTRY.leaf_hash == leaf)
-        ).scalar_one_or_none()
+        found = (
+            self._conn()
+            .execute(
+                sa.select(_ENTRY.idx).where(_ENTRY.log_name == self._name, _ENTRY.leaf_hash == leaf)
+            )
+            .scalar_one_or_none()
+        )
         return None if found is None else int(found)
 
     # -----------------------------------------------------------------------------------------
@@ -372,16 +380,24 @@ class DbLog:
         self, conn: sa.Connection, start: int, entries: Sequence[bytes], leaves: list[bytes]
     ) -> None:
         if conn.dialect.name == "postgresql":
-            conn.execute(_INSERT_ENTRIES_POSTGRESQL, {
-                "log_name": self._name, "start": start,
-                "entries": list(entries), "leaf_hashes": leaves,
-            })
+            conn.execute(
+                _INSERT_ENTRIES_POSTGRESQL,
+                {
+                    "log_name": self._name,
+                    "start": start,
+                    "entries": list(entries),
+                    "leaf_hashes": leaves,
+                },
+            )
         else:
             name = self._name
-            conn.exec_driver_sql(_INSERT_ENTRIES_SQLITE, [
-                (name, start + j, e, h)
-                for j, (e, h) in enumerate(zip(entries, leaves, strict=True))
-            ])
+            conn.exec_driver_sql(
+                _INSERT_ENTRIES_SQLITE,
+                [
+                    (name, start + j, e, h)
+                    for j, (e, h) in enumerate(zip(entries, leaves, strict=True))
+                ],
+            )
 
     def _insert_nodes(
         self, conn: sa.Connection, completed: list[tuple[int, int, list[bytes]]]
@@ -394,16 +410,25 @@ class DbLog:
                 levels.extend([level] * len(nodes))
                 idxs.extend(range(first, first + len(nodes)))
                 hashes.extend(nodes)
-            conn.execute(_INSERT_NODES_POSTGRESQL, {
-                "log_name": self._name, "levels": levels, "idxs": idxs, "hashes": hashes,
-            })
+            conn.execute(
+                _INSERT_NODES_POSTGRESQL,
+                {
+                    "log_name": self._name,
+                    "levels": levels,
+                    "idxs": idxs,
+                    "hashes": hashes,
+                },
+            )
         else:
             name = self._name
-            conn.exec_driver_sql(_INSERT_NODES_SQLITE, [
-                (name, level, first + j, h)
-                for level, first, nodes in completed
-                for j, h in enumerate(nodes)
-            ])
+            conn.exec_driver_sql(
+                _INSERT_NODES_SQLITE,
+                [
+                    (name, level, first + j, h)
+                    for level, first, nodes in completed
+                    for j, h in enumerate(nodes)
+                ],
+            )
 
     def _read_size(self, conn: sa.Connection) -> int | None:
         size = conn.execute(

@@ -25,6 +25,7 @@ __all__ = [
     "LOG_ENTRY_TABLE",
     "LOG_HEAD_TABLE",
     "LOG_NODE_TABLE",
+    "AccessDecision",
     "Anchor",
     "Kek",
     "LogEntry",
@@ -55,16 +56,18 @@ class LogNode(SQLModel, table=True):
     """The hash of perfect subtree (level, idx): leaves ``[idx << level, (idx + 1) << level)``.
 
     Level 0 holds the leaf hashes; a node is written in the transaction that completes it.
+    On SQLite this table and ``log_entry`` are ``WITHOUT ROWID``: rows clustered on the primary
+    key, one B-tree instead of a table plus its key index.
     """
 
     __tablename__ = "log_node"
     __table_args__ = {"sqlite_with_rowid": False}
 
     log_name: str = Field(primary_key=True)
-    level: int = Field(primary_key=True, sa_type=sa.Integer(), sa_column_kwargs={
-        "autoincrement": False})
-    idx: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={
-        "autoincrement": False})
+    level: int = Field(
+        primary_key=True, sa_type=sa.Integer(), sa_column_kwargs={"autoincrement": False}
+    )
+    idx: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={"autoincrement": False})
     hash: bytes = Field(sa_type=sa.LargeBinary())
 
 
@@ -78,8 +81,7 @@ class LogEntry(SQLModel, table=True):
     )
 
     log_name: str = Field(primary_key=True)
-    idx: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={
-        "autoincrement": False})
+    idx: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={"autoincrement": False})
     entry: bytes = Field(sa_type=sa.LargeBinary())
     leaf_hash: bytes = Field(sa_type=sa.LargeBinary())
 
@@ -94,7 +96,8 @@ class Submission(SQLModel, table=True):
     org_id: str
     nonce: str
     request_digest: bytes = Field(
-        sa_type=sa.LargeBinary(), description="SHA-256 of the signed request")
+        sa_type=sa.LargeBinary(), description="SHA-256 of the signed request"
+    )
     received_at: int = Field(sa_type=_BIGINT)
 
 
@@ -108,7 +111,8 @@ class Record(SQLModel, table=True):
         sa.Index("ix_record_subject_commitment", "subject_commitment"),
         sa.Index("ix_record_submission_id", "submission_id"),
         sa.ForeignKeyConstraint(
-            ["submission_id"], ["submission.id"], name="fk_record_submission_id"),
+            ["submission_id"], ["submission.id"], name="fk_record_submission_id"
+        ),
     )
 
     record_id: str = Field(primary_key=True, description="hex leaf hash in the records log")
@@ -118,9 +122,11 @@ class Record(SQLModel, table=True):
     subject_commitment: str = Field(description="hex")
     commitment: str = Field(description="hex record commitment")
     dedup_key: bytes = Field(
-        sa_type=sa.LargeBinary(), description="HMAC of the canonical record (idempotency)")
+        sa_type=sa.LargeBinary(), description="HMAC of the canonical record (idempotency)"
+    )
     envelope: bytes | None = Field(
-        default=None, sa_type=sa.LargeBinary(), description="null after erasure")
+        default=None, sa_type=sa.LargeBinary(), description="null after erasure"
+    )
     kek_id: str
     status: str = Field(default="active", sa_column_kwargs={"server_default": "active"})
     received_at: int = Field(sa_type=_BIGINT)
@@ -134,8 +140,7 @@ class Anchor(SQLModel, table=True):
     __tablename__ = "anchor"
     __table_args__ = (
         sa.UniqueConstraint("log_name", "size", name="uq_anchor_log_size"),
-        sa.CheckConstraint(
-            "state IN ('prepared', 'sent', 'confirmed')", name="ck_anchor_state"),
+        sa.CheckConstraint("state IN ('prepared', 'sent', 'confirmed')", name="ck_anchor_state"),
         sa.Index("ix_anchor_state", "state"),
     )
 
@@ -150,6 +155,31 @@ class Anchor(SQLModel, table=True):
     block_hash: str | None = None
     created_at: int = Field(sa_type=_BIGINT)
     updated_at: int = Field(sa_type=_BIGINT)
+
+
+class AccessDecision(SQLModel, table=True):
+    """One access decision about one record (or about a query that matched none), pointing at
+    its leaf in the access log: the index for subjects' and auditors' traces."""
+
+    __tablename__ = "access_decision"
+    __table_args__ = (
+        sa.Index("ix_access_decision_subject", "subject_commitment", "decided_at"),
+        sa.Index("ix_access_decision_requester", "requester", "decided_at"),
+        sa.Index("ix_access_decision_record", "record_id"),
+        sa.Index("ix_access_decision_log_index", "log_index"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROWID)
+    log_index: int = Field(sa_type=_BIGINT, description="index of the entry in the access log")
+    requester: str = Field(description="0x org id")
+    subject_commitment: str = Field(description="hex")
+    record_id: str | None = Field(default=None, description="hex; null: no record matched")
+    purpose: str
+    decision: str = Field(description="allow | deny")
+    reason: str
+    basis: str | None = None
+    grant_id: str | None = None
+    decided_at: int = Field(sa_type=_BIGINT)
 
 
 class Kek(SQLModel, table=True):

@@ -82,7 +82,8 @@ class NodeChainView:
         except Exception as exc:
             raise ChainQueryFailed(f"cannot query CheckpointLog events: {exc}") from exc
         matching = [
-            ev for ev in events
+            ev
+            for ev in events
             if bytes(ev["args"]["logId"]) == log_id and int(ev["args"]["size"]) == size
         ]
         if len(matching) != 1:

@@ -313,15 +313,15 @@ def parse_bundle(obj: object) -> Bundle:
         id=_hex(log["id"], "/log/id", size=32, prefixed=True),
         index=_uint(log["index"], "/log/index"),
         inclusion=tuple(
-            _hex(h, f"/log/inclusion/{i}", size=32, prefixed=False)
-            for i, h in enumerate(inclusion)
+            _hex(h, f"/log/inclusion/{i}", size=32, prefixed=False) for i, h in enumerate(inclusion)
         ),
         size=_uint(checkpoint["size"], "/log/checkpoint/size"),
         root=_hex(checkpoint["root"], "/log/checkpoint/root", size=32, prefixed=False),
     )
 
     chain = _members(
-        doc["chain"], "/chain",
+        doc["chain"],
+        "/chain",
         ("chain_id", "checkpoint_log", "membership", "anchor_tx", "anchor_block"),
     )
     chain_ref = ChainRef(
@@ -500,7 +500,10 @@ class DepartmentSignatureCheck(_Base):
         leaf = bundle.leaf
         try:
             signer = department_signer(
-                ctx.domain, leaf.sig, org=leaf.org, category=leaf.category,
+                ctx.domain,
+                leaf.sig,
+                org=leaf.org,
+                category=leaf.category,
                 commitment=leaf.commitment,
             )
         except BadSignature as exc:
@@ -573,8 +576,7 @@ class CheckpointOnChainCheck(_Base):
             )
         if anchor.tx_hash != chain.anchor_tx:
             raise self.fail(
-                f"anchored by tx {hex0x(anchor.tx_hash)}, the bundle says "
-                f"{hex0x(chain.anchor_tx)}"
+                f"anchored by tx {hex0x(anchor.tx_hash)}, the bundle says {hex0x(chain.anchor_tx)}"
             )
 
 

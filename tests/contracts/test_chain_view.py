@@ -64,8 +64,9 @@ class NodeWorld:
         return self._time(receipt)
 
     def rotate_keys(self, org_id: bytes, signer: str) -> int:
-        return self._time(self.c.membership.rotate_keys(self.c.registrar, org_id, signer,
-                                                        os.urandom(32)))
+        return self._time(
+            self.c.membership.rotate_keys(self.c.registrar, org_id, signer, os.urandom(32))
+        )
 
     def advance(self, seconds: int) -> None:
         self.c.chain.advance_time(seconds)
@@ -74,8 +75,9 @@ class NodeWorld:
         if log not in self.logs:
             self.c.log.register_log(self.c.log_admin, log, b"\x01" * 32, self.c.operator.address)
             self.logs.add(log)
-        receipt = self.c.log.anchor(self.c.operator, log, tree.size, tree.root(),
-                                    tree.consistency_proof(old_size))
+        receipt = self.c.log.anchor(
+            self.c.operator, log, tree.size, tree.root(), tree.consistency_proof(old_size)
+        )
         return Anchor(int(receipt["blockNumber"]), bytes(receipt["transactionHash"]))
 
 
@@ -172,18 +174,27 @@ def _anchored_bundle(c: Consortium, *, batch: int = 1) -> tuple[dict[str, Any], 
     department: LocalAccount = c.new_account()
     gateway: LocalAccount = c.new_account()
     factory = BundleFactory(
-        trusted=trust_root_from(c.deployment), department=department, gateway=gateway,
+        trusted=trust_root_from(c.deployment),
+        department=department,
+        gateway=gateway,
         dept_org=hashlib.sha256(b"dept " + os.urandom(8)).digest(),
         gateway_org=hashlib.sha256(b"gw " + os.urandom(8)).digest(),
     )
     world = NodeWorld(c)
     world.register_org(factory.dept_org, department.address)
     registered = world.register_org(factory.gateway_org, gateway.address)
-    draft = factory.draft(batch=batch, position=batch - 1, log_size=6, leaf_index=4,
-                          signed_at=registered + 1, received_at=registered + 2)
+    draft = factory.draft(
+        batch=batch,
+        position=batch - 1,
+        log_size=6,
+        leaf_index=4,
+        signed_at=registered + 1,
+        received_at=registered + 2,
+    )
     anchor = world.anchor(factory.records_log, draft.tree, 0)
-    bundle = draft.bundle(factory.trusted, anchor_tx=anchor.tx_hash,
-                          anchor_block=anchor.block_number)
+    bundle = draft.bundle(
+        factory.trusted, anchor_tx=anchor.tx_hash, anchor_block=anchor.block_number
+    )
     return bundle, factory
 
 
@@ -210,8 +221,9 @@ def test_a_bundle_anchored_on_chain_verifies(consortium: Consortium, batch: int)
         for key in path[:-1]:
             target = target[key]
         value = target[path[-1]]
-        target[path[-1]] = value + 1 if isinstance(value, int) else value[:-1] + (
-            "0" if value[-1] != "0" else "1")
+        target[path[-1]] = (
+            value + 1 if isinstance(value, int) else value[:-1] + ("0" if value[-1] != "0" else "1")
+        )
         with pytest.raises(VerificationError) as info:
             verify_bundle(tampered, view, trusted=factory.trusted)
         assert info.value.check == check, path
@@ -285,8 +297,7 @@ def test_cli_invalid_names_the_check(
     doc = json.loads(result.output)
     assert doc["valid"] is False
     assert doc["check"] == "inclusion"
-    assert doc["passed"] == ["trust-root", "record-commitment", "department-signature",
-                             "leaf-hash"]
+    assert doc["passed"] == ["trust-root", "record-commitment", "department-signature", "leaf-hash"]
     result = _run(tmp_path, "{not json", args)
     assert result.exit_code == 1
     assert result.output.startswith("INVALID: malformed: ")
@@ -315,12 +326,24 @@ def test_cli_infrastructure_errors_exit_2(
 def test_cli_unreachable_rpc_exits_2(tmp_path: Path) -> None:
     bundle, _ = BundleFactory().scenario()
     manifest = tmp_path / "deployment.json"
-    manifest.write_text(json.dumps({
-        "version": 1, "chain_id": 31337, "network": "t", "deployer": "0x" + "00" * 20,
-        "admin": "0x" + "00" * 20, "admin_delay": 0, "deploy_block": 0, "compiler": "x",
-        "created_at": "now", "contracts": {},
-    }))
-    result = _run(tmp_path, bundle, ["--manifest", str(manifest),
-                                     "--rpc", f"http://127.0.0.1:{free_port()}"])
+    manifest.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "chain_id": 31337,
+                "network": "t",
+                "deployer": "0x" + "00" * 20,
+                "admin": "0x" + "00" * 20,
+                "admin_delay": 0,
+                "deploy_block": 0,
+                "compiler": "x",
+                "created_at": "now",
+                "contracts": {},
+            }
+        )
+    )
+    result = _run(
+        tmp_path, bundle, ["--manifest", str(manifest), "--rpc", f"http://127.0.0.1:{free_port()}"]
+    )
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ")

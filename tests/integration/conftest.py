@@ -111,6 +111,17 @@ class _Server(uvicorn.Server):
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
+    """A running gateway on each database backend."""
+    yield from _running(db_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> Iterator[Env]:
+    """A running gateway on SQLite only (for the long matrices)."""
+    yield from _running(f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path)
+
+
+def _running(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
     chain = embedded()
     deployer: LocalAccount = Account.create()
     chain.fund(deployer.address, 10**22)

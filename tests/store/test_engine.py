@@ -26,10 +26,25 @@ def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
         # three distinct pooled DBAPI connections open at once (read-only: no write lock)
         conns = [read_only(engine).connect() for _ in range(3)]
         for conn in conns:
-            pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-                       for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
-            assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1,
-                               "busy_timeout": 30000}
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "foreign_keys",
+                    "busy_timeout",
+                    "cache_size",
+                    "wal_autocheckpoint",
+                )
+            }
+            assert pragmas == {
+                "journal_mode": "wal",
+                "synchronous": 2,
+                "foreign_keys": 1,
+                "busy_timeout": 30000,
+                "cache_size": -65536,
+                "wal_autocheckpoint": 10000,
+            }
         for conn in conns:
             conn.close()
     finally:
@@ -55,8 +70,9 @@ def test_sqlite_writer_takes_the_lock_at_begin(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'g.db'}"
     engine = make_engine(url)
     impatient = make_engine(url)
-    sa.event.listen(impatient, "connect",
-                    lambda dbapi, _rec: dbapi.execute("PRAGMA busy_timeout=200"))
+    sa.event.listen(
+        impatient, "connect", lambda dbapi, _rec: dbapi.execute("PRAGMA busy_timeout=200")
+    )
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
@@ -134,6 +150,10 @@ def test_session_scope_commits_and_rolls_back(migrated: Engine) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         fail()
     with session_scope(migrated, read_only=True) as session:
-        kept = session.connection().execute(sa.select(sa.column("kek_id")).select_from(
-            sa.table("kek"))).scalars().all()
+        kept = (
+            session.connection()
+            .execute(sa.select(sa.column("kek_id")).select_from(sa.table("kek")))
+            .scalars()
+            .all()
+        )
     assert kept == ["k1"]

@@ -60,8 +60,9 @@ def reader(db: Engine) -> Iterator[DbLog]:
 
 def stored_nodes(engine: Engine, log: str = LOG) -> dict[Node, bytes]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT level, idx, hash FROM log_node WHERE log_name = :n"), {"n": log}).all()
+        rows = conn.execute(
+            sa.text("SELECT level, idx, hash FROM log_node WHERE log_name = :n"), {"n": log}
+        ).all()
     return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
 
 
@@ -82,8 +83,10 @@ def test_random_batches_match_memory_tree(db: Engine) -> None:
         assert DbLog(session, LOG).root() == EMPTY_ROOT
         assert DbLog(session, LOG).checkpoint() == (0, EMPTY_ROOT)
     while len(entries) < 300:
-        batch = [entry(len(entries) + j) for j in range(min(rng.choice([1, 1, 2, 3, 7, 16, 33]),
-                                                            300 - len(entries)))]
+        batch = [
+            entry(len(entries) + j)
+            for j in range(min(rng.choice([1, 1, 2, 3, 7, 16, 33]), 300 - len(entries)))
+        ]
         indices = append(db, batch)
         assert indices == list(range(len(entries), len(entries) + len(batch)))
         entries += batch
@@ -152,7 +155,7 @@ def test_appends_are_independent_of_batching(migrated: Engine) -> None:
             DbLog(session, name).ensure()
         pos = 0
         for cut in cuts:
-            append(migrated, entries[pos:pos + cut], log=name)
+            append(migrated, entries[pos : pos + cut], log=name)
             pos += cut
     reference = memory_nodes(MemoryTree(leaf_hash(e) for e in entries))
     for name in ("one", "singles", "mixed"):
@@ -168,8 +171,10 @@ def test_logs_are_independent(db: Engine) -> None:
     with session_scope(db, read_only=True) as session:
         assert DbLog(session, LOG).size() == 5
         assert DbLog(session, "access").size() == 3
-        assert DbLog(session, "access").root() == MemoryTree(
-            leaf_hash(entry(i)) for i in range(3)).root()
+        assert (
+            DbLog(session, "access").root()
+            == MemoryTree(leaf_hash(entry(i)) for i in range(3)).root()
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,14 +209,15 @@ def big_log(
                 DbLog(session, LOG).ensure()
             entries = [entry(i) for i in range(100_000)]
             for start in range(0, len(entries), 10_000):
-                append(engine, entries[start:start + 10_000])
+                append(engine, entries[start : start + 10_000])
             yield engine, MemoryTree(leaf_hash(e) for e in entries)
         finally:
             engine.dispose()
 
 
 def test_proofs_at_1e5_leaves_take_at_most_three_queries(
-        big_log: tuple[Engine, MemoryTree]) -> None:
+    big_log: tuple[Engine, MemoryTree],
+) -> None:
     engine, tree = big_log
     rng = random.Random(5)
     n = tree.size
@@ -275,7 +281,7 @@ def test_concurrent_appends_never_lose_or_duplicate(db_url: str, db: Engine) -> 
                     log = DbLog(session, LOG)
                     log.size()  # read first: the lock-upgrade pattern
                     indices = log.append(batch[: per_batch // 2])
-                    indices += log.append(batch[per_batch // 2:])
+                    indices += log.append(batch[per_batch // 2 :])
                 results[w].append((indices, batch))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -341,8 +347,12 @@ def test_missing_log(migrated: Engine) -> None:
     with session_scope(migrated) as session:
         log = DbLog(session, "nope")
         assert not log.exists()
-        for call in (log.size, log.root, lambda: log.append([b"x"]),
-                     lambda: log.inclusion_proof(0, 1)):
+        for call in (
+            log.size,
+            log.root,
+            lambda: log.append([b"x"]),
+            lambda: log.inclusion_proof(0, 1),
+        ):
             with pytest.raises(NotFound):
                 call()
         log.ensure()
@@ -393,8 +403,10 @@ def test_duplicate_entries(db: Engine) -> None:
 def test_missing_node_is_corruption(db: Engine) -> None:
     append(db, [entry(i) for i in range(13)])
     with db.begin() as conn:
-        conn.execute(sa.text(
-            "DELETE FROM log_node WHERE log_name = :n AND level = 2 AND idx = 1"), {"n": LOG})
+        conn.execute(
+            sa.text("DELETE FROM log_node WHERE log_name = :n AND level = 2 AND idx = 1"),
+            {"n": LOG},
+        )
     with session_scope(db, read_only=True) as session:
         log = DbLog(session, LOG)
         with pytest.raises(LogCorrupted, match=r"\(2, 1\)"):
@@ -407,8 +419,10 @@ def test_missing_node_is_corruption(db: Engine) -> None:
         assert [log.root(n) for n in range(14)] == [tree.root(n) for n in range(14)]
     # appending past a missing right-edge node is refused too
     with db.begin() as conn:
-        conn.execute(sa.text(
-            "DELETE FROM log_node WHERE log_name = :n AND level = 0 AND idx = 12"), {"n": LOG})
+        conn.execute(
+            sa.text("DELETE FROM log_node WHERE log_name = :n AND level = 0 AND idx = 12"),
+            {"n": LOG},
+        )
     with pytest.raises(LogCorrupted):
         append(db, [entry(13)])
 
@@ -416,9 +430,10 @@ def test_missing_node_is_corruption(db: Engine) -> None:
 def test_tampered_entry_is_corruption(db: Engine) -> None:
     append(db, [entry(i) for i in range(4)])
     with db.begin() as conn:
-        conn.execute(sa.text(
-            "UPDATE log_entry SET entry = :e WHERE log_name = :n AND idx = 2"),
-            {"e": b'{"i":2,"tag":"forged"}', "n": LOG})
+        conn.execute(
+            sa.text("UPDATE log_entry SET entry = :e WHERE log_name = :n AND idx = 2"),
+            {"e": b'{"i":2,"tag":"forged"}', "n": LOG},
+        )
     with session_scope(db, read_only=True) as session:
         log = DbLog(session, LOG)
         assert log.entry(1) == entry(1)

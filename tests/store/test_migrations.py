@@ -25,13 +25,23 @@ from gateway.store import (
     upgrade,
 )
 
-STORE_TABLES = {"log_head", "log_node", "log_entry", "record", "submission", "anchor", "kek"}
+STORE_TABLES = {
+    "log_head",
+    "log_node",
+    "log_entry",
+    "record",
+    "submission",
+    "anchor",
+    "kek",
+    "access_decision",
+}
 
 
 def schema_diff(engine: Engine, metadata: sa.MetaData) -> list[Any]:
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True})
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
         return list(compare_metadata(context, metadata))
 
 
@@ -39,7 +49,7 @@ def test_packaged_migration_files() -> None:
     assert MIGRATIONS_DIR.is_relative_to(Path(gateway.store.__file__).parent)
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_upgrade_from_empty_matches_models(
@@ -71,7 +81,7 @@ def test_schema_comparison_detects_drift(migrated: Engine) -> None:
 
 def test_upgrade_is_idempotent_and_downgrade_reverses(migrated: Engine) -> None:
     upgrade(migrated)
-    assert current_revision(migrated) == "0001"
+    assert current_revision(migrated) == head_revision()
     with migrated.begin() as conn:
         command.downgrade(alembic_config(conn), "base")
     assert set(sa.inspect(migrated).get_table_names()) == {"alembic_version"}
@@ -95,13 +105,17 @@ def test_concurrent_upgrades_from_several_processes(db_url: str, engine: Engine)
     the schema up to date (advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite)."""
     start_at = time.time() + 4  # after every process has imported and connected
     procs = [
-        subprocess.Popen([sys.executable, "-c", _UPGRADE_AT, db_url, str(start_at)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _UPGRADE_AT, db_url, str(start_at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in results]
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == head_revision()
     assert schema_diff(engine, SQLModel.metadata) == []
 
 
@@ -109,6 +123,8 @@ def test_sqlite_log_tables_without_rowid(migrated: Engine) -> None:
     if migrated.dialect.name != "sqlite":
         pytest.skip("SQLite only")
     with migrated.connect() as conn:
-        sql = dict(conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+        sql = dict(
+            conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
+        )
     assert sql["log_node"].rstrip().endswith("WITHOUT ROWID")
+    assert sql["log_entry"].rstrip().endswith("WITHOUT ROWID")

@@ -41,9 +41,14 @@ class Gateway:
 
 def client(gateway: Gateway) -> DepartmentClient:
     return DepartmentClient(
-        "https://gw.example/", DEPT, ORG, chain_id=31337, membership=MEMBERSHIP,
+        "https://gw.example/",
+        DEPT,
+        ORG,
+        chain_id=31337,
+        membership=MEMBERSHIP,
         http=httpx.Client(transport=httpx.MockTransport(gateway)),
-        clock=lambda: T + 0.9, rng=counting_rng(),
+        clock=lambda: T + 0.9,
+        rng=counting_rng(),
     )
 
 
@@ -64,8 +69,9 @@ def test_submit_posts_exactly_the_built_body(n: int) -> None:
     # the same rng sequence through the pure function gives the same body
     rng = counting_rng()
     salts = [rng(32) for _ in records]
-    assert body == build_submission(records, salts, org_id=ORG, signed_at=T, nonce=rng(32),
-                                    sign=typed_signer(DEPT, DOMAIN))
+    assert body == build_submission(
+        records, salts, org_id=ORG, signed_at=T, nonce=rng(32), sign=typed_signer(DEPT, DOMAIN)
+    )
     sub = parse_submission(body, load_catalog())
     assert sub.signer(DOMAIN) == DEPT.address
     assert sub.signed_at == T
@@ -74,10 +80,15 @@ def test_submit_posts_exactly_the_built_body(n: int) -> None:
 
 
 def test_problem_json_becomes_client_error() -> None:
-    problem = {"type": "https://creditchain.example/problems/bad-signature",
-               "title": "Bad signature", "status": 401, "detail": "recovers to 0x…"}
-    gateway = Gateway(httpx.Response(401, json=problem,
-                                     headers={"content-type": "application/problem+json"}))
+    problem = {
+        "type": "https://creditchain.example/problems/bad-signature",
+        "title": "Bad signature",
+        "status": 401,
+        "detail": "recovers to 0x…",
+    }
+    gateway = Gateway(
+        httpx.Response(401, json=problem, headers={"content-type": "application/problem+json"})
+    )
     with pytest.raises(ClientError) as info:
         client(gateway).submit([sample_record(ORG)])
     assert info.value.status == 401
@@ -102,10 +113,13 @@ def test_wrong_number_of_receipts_is_an_error() -> None:
 
 def test_proof_returns_bundle_or_pending() -> None:
     rid = "ab" * 32
-    gateway = Gateway(httpx.Response(200, json={"v": 1}),
-                      httpx.Response(202, json={"status": "pending", "receipt": {}}),
-                      httpx.Response(404, json={"title": "Not found"},
-                                     headers={"content-type": "application/problem+json"}))
+    gateway = Gateway(
+        httpx.Response(200, json={"v": 1}),
+        httpx.Response(202, json={"status": "pending", "receipt": {}}),
+        httpx.Response(
+            404, json={"title": "Not found"}, headers={"content-type": "application/problem+json"}
+        ),
+    )
     c = client(gateway)
     assert c.proof(rid) == {"v": 1}
     assert c.proof(rid)["status"] == "pending"
@@ -125,11 +139,10 @@ def test_build_submission_validates_inputs() -> None:
     with pytest.raises(ValueError, match="salts"):
         build_submission([record], [], org_id=ORG, signed_at=T, nonce=bytes(32), sign=sign)
     with pytest.raises(ValueError, match="names org"):
-        build_submission([record], [bytes(32)], org_id=bytes(32), signed_at=T,
-                         nonce=bytes(32), sign=sign)
+        build_submission(
+            [record], [bytes(32)], org_id=bytes(32), signed_at=T, nonce=bytes(32), sign=sign
+        )
     with pytest.raises(ValueError, match="nonce"):
-        build_submission([record], [bytes(32)], org_id=ORG, signed_at=T, nonce=b"",
-                         sign=sign)
+        build_submission([record], [bytes(32)], org_id=ORG, signed_at=T, nonce=b"", sign=sign)
     with pytest.raises(ValueError, match="salt"):
-        build_submission([record], [b"short"], org_id=ORG, signed_at=T, nonce=bytes(32),
-                         sign=sign)
+        build_submission([record], [b"short"], org_id=ORG, signed_at=T, nonce=bytes(32), sign=sign)

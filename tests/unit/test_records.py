@@ -153,8 +153,12 @@ _DELETE = object()
         (("fields",), [], MalformedObject, "/fields"),
         (("fields", "fine_amount_fen"), -1, SchemaViolation, "/fine_amount_fen"),
         (("fields", "decision_no"), _DELETE, SchemaViolation, "/decision_no"),
-        (("fields", "authority_uscc"), DEPT_USCC[:-1] + "0", InvalidIdentifier,
-         "fields/authority_uscc"),
+        (
+            ("fields", "authority_uscc"),
+            DEPT_USCC[:-1] + "0",
+            InvalidIdentifier,
+            "fields/authority_uscc",
+        ),
         (("fields", "penalty_content"), "\ud800", CanonicalizationError, "surrogate"),
     ],
 )
@@ -217,21 +221,40 @@ def test_batch_errors() -> None:
 
 def _single_signature(raw: dict[str, Any]) -> DepartmentSignature:
     c = commitment(raw, SALT)
-    value = sign_typed(DEPT, DOMAIN, "CreditRecord", {
-        "org": ORG, "category": raw["category"], "commitment": c, "signedAt": T, "nonce": NONCE,
-    })
+    value = sign_typed(
+        DEPT,
+        DOMAIN,
+        "CreditRecord",
+        {
+            "org": ORG,
+            "category": raw["category"],
+            "commitment": c,
+            "signedAt": T,
+            "nonce": NONCE,
+        },
+    )
     return DepartmentSignature("CreditRecord", T, NONCE, value)
 
 
 def _batch_signatures(raws: list[dict[str, Any]]) -> tuple[list[bytes], list[DepartmentSignature]]:
     commitments = [commitment(r, SALT) for r in raws]
     root = batch_root(commitments)
-    value = sign_typed(DEPT, DOMAIN, "CreditRecordBatch", {
-        "org": ORG, "root": root, "count": len(raws), "signedAt": T, "nonce": NONCE,
-    })
+    value = sign_typed(
+        DEPT,
+        DOMAIN,
+        "CreditRecordBatch",
+        {
+            "org": ORG,
+            "root": root,
+            "count": len(raws),
+            "signedAt": T,
+            "nonce": NONCE,
+        },
+    )
     return commitments, [
-        DepartmentSignature("CreditRecordBatch", T, NONCE, value,
-                            BatchPosition(root, len(raws), i, tuple(p)))
+        DepartmentSignature(
+            "CreditRecordBatch", T, NONCE, value, BatchPosition(root, len(raws), i, tuple(p))
+        )
         for i, p in enumerate(batch_paths(commitments))
     ]
 
@@ -243,9 +266,10 @@ def test_department_signer_single_and_batch() -> None:
     assert department_signer(DOMAIN, sig, org=ORG, category="admin_penalty", commitment=c) == (
         DEPT.address
     )
-    assert department_signer(
-        DOMAIN, sig, org=ORG, category="tax_credit_rating", commitment=c
-    ) != DEPT.address
+    assert (
+        department_signer(DOMAIN, sig, org=ORG, category="tax_credit_rating", commitment=c)
+        != DEPT.address
+    )
     raws = [sample_record(ORG, n) for n in range(5)]
     commitments, sigs = _batch_signatures(raws)
     for c, s in zip(commitments, sigs, strict=True):
@@ -259,8 +283,14 @@ def test_leaf_entry_shape_and_record_id() -> None:
     raw = sample_record(ORG)
     sig = _single_signature(raw)
     subject = hashlib.sha256(b"subject").digest()
-    entry = make_leaf_entry(org=ORG, category="admin_penalty", subject_commitment=subject,
-                            commitment=commitment(raw, SALT), signature=sig, received_at=T + 1)
+    entry = make_leaf_entry(
+        org=ORG,
+        category="admin_penalty",
+        subject_commitment=subject,
+        commitment=commitment(raw, SALT),
+        signature=sig,
+        received_at=T + 1,
+    )
     assert entry == {
         "v": 1,
         "kind": "record",
@@ -269,8 +299,11 @@ def test_leaf_entry_shape_and_record_id() -> None:
         "subject": subject.hex(),
         "commitment": commitment(raw, SALT).hex(),
         "sig": {
-            "scheme": "eip712-v1", "type": "CreditRecord", "signed_at": T,
-            "nonce": "0x" + NONCE.hex(), "value": "0x" + sig.value.hex(),
+            "scheme": "eip712-v1",
+            "type": "CreditRecord",
+            "signed_at": T,
+            "nonce": "0x" + NONCE.hex(),
+            "value": "0x" + sig.value.hex(),
         },
         "received_at": T + 1,
     }
@@ -286,11 +319,19 @@ def test_leaf_entry_shape_and_record_id() -> None:
 def test_batch_leaf_entry_round_trips() -> None:
     raws = [sample_record(ORG, n) for n in range(3)]
     commitments, sigs = _batch_signatures(raws)
-    entry = make_leaf_entry(org=ORG, category="admin_penalty", subject_commitment=bytes(32),
-                            commitment=commitments[1], signature=sigs[1], received_at=T)
+    entry = make_leaf_entry(
+        org=ORG,
+        category="admin_penalty",
+        subject_commitment=bytes(32),
+        commitment=commitments[1],
+        signature=sigs[1],
+        received_at=T,
+    )
     assert entry["sig"]["batch"] == {
         "root": sigs[1].batch.root.hex() if sigs[1].batch else None,
-        "count": 3, "index": 1, "path": [p.hex() for p in batch_path(commitments, 1)],
+        "count": 3,
+        "index": 1,
+        "path": [p.hex() for p in batch_path(commitments, 1)],
     }
     assert parse_leaf_entry(entry).to_json() == entry
 
@@ -298,8 +339,14 @@ def test_batch_leaf_entry_round_trips() -> None:
 def _leaf() -> dict[str, Any]:
     raws = [sample_record(ORG, n) for n in range(3)]
     commitments, sigs = _batch_signatures(raws)
-    return make_leaf_entry(org=ORG, category="admin_penalty", subject_commitment=bytes(32),
-                           commitment=commitments[0], signature=sigs[0], received_at=T)
+    return make_leaf_entry(
+        org=ORG,
+        category="admin_penalty",
+        subject_commitment=bytes(32),
+        commitment=commitments[0],
+        signature=sigs[0],
+        received_at=T,
+    )
 
 
 @pytest.mark.parametrize(
@@ -338,8 +385,14 @@ def test_leaf_entries_are_parsed_strictly(mutate: Any, pointer: str) -> None:
 def test_parse_hex() -> None:
     assert parse_hex("0x0aff", size=2, prefixed=True) == b"\x0a\xff"
     assert parse_hex("", size=0, prefixed=False) == b""
-    for value, prefixed in [("0x0AFF", True), ("0aff", True), ("0x0aff", False), ("0af", False),
-                            (10, False), ("0x0g", True)]:
+    for value, prefixed in [
+        ("0x0AFF", True),
+        ("0aff", True),
+        ("0x0aff", False),
+        ("0af", False),
+        (10, False),
+        ("0x0g", True),
+    ]:
         with pytest.raises(MalformedObject):
             parse_hex(value, size=None, prefixed=prefixed)
     with pytest.raises(MalformedObject, match="exactly 3 bytes"):
@@ -352,8 +405,12 @@ def test_parse_hex() -> None:
 
 def _receipt(**overrides: Any) -> Receipt:
     args: dict[str, Any] = {
-        "log_id": log_id(GATEWAY_ORG, "records"), "index": 41, "leaf_hash": b"\x07" * 32,
-        "received_at": T, "anchor_by": T + 60, "gateway": GATEWAY_ORG,
+        "log_id": log_id(GATEWAY_ORG, "records"),
+        "index": 41,
+        "leaf_hash": b"\x07" * 32,
+        "received_at": T,
+        "anchor_by": T + 60,
+        "gateway": GATEWAY_ORG,
         "sign": typed_signer(GATEWAY, DOMAIN),
     }
     args.update(overrides)
@@ -367,8 +424,15 @@ def test_receipt_signs_the_documented_message() -> None:
     )
     assert receipt_signer(receipt, DOMAIN) == GATEWAY.address
     doc = receipt.to_json()
-    assert set(doc) == {"log_id", "index", "leaf_hash", "received_at", "anchor_by", "gateway",
-                        "signature"}
+    assert set(doc) == {
+        "log_id",
+        "index",
+        "leaf_hash",
+        "received_at",
+        "anchor_by",
+        "gateway",
+        "signature",
+    }
     assert doc["leaf_hash"] == "07" * 32
     assert doc["log_id"].startswith("0x")
     assert parse_receipt(doc) == receipt
@@ -401,8 +465,9 @@ def test_receipt_errors() -> None:
 def _submission(n: int) -> dict[str, Any]:
     raws = [sample_record(ORG, i) for i in range(n)]
     salts = [hashlib.sha256(b"s%d" % i).digest() for i in range(n)]
-    return build_submission(raws, salts, org_id=ORG, signed_at=T, nonce=NONCE,
-                            sign=typed_signer(DEPT, DOMAIN))
+    return build_submission(
+        raws, salts, org_id=ORG, signed_at=T, nonce=NONCE, sign=typed_signer(DEPT, DOMAIN)
+    )
 
 
 @pytest.mark.parametrize("n", [1, 2, 7])
@@ -416,8 +481,12 @@ def test_submission_round_trip(n: int) -> None:
         assert parsed.record.to_json() == item["record"]
         assert parsed.commitment == commitment(item["record"], bytes.fromhex(item["salt"]))
     for parsed, sig in zip(sub.records, sub.leaf_signatures(), strict=True):
-        assert department_signer(DOMAIN, sig, org=ORG, category=parsed.record.category,
-                                 commitment=parsed.commitment) == DEPT.address
+        assert (
+            department_signer(
+                DOMAIN, sig, org=ORG, category=parsed.record.category, commitment=parsed.commitment
+            )
+            == DEPT.address
+        )
 
 
 def test_a_batch_of_one_is_allowed() -> None:
@@ -425,9 +494,21 @@ def test_a_batch_of_one_is_allowed() -> None:
     del body["records"][1]
     # re-sign as a batch of one
     c = commitment(body["records"][0]["record"], bytes.fromhex(body["records"][0]["salt"]))
-    body["signature"]["value"] = "0x" + sign_typed(DEPT, DOMAIN, "CreditRecordBatch", {
-        "org": ORG, "root": batch_root([c]), "count": 1, "signedAt": T, "nonce": NONCE,
-    }).hex()
+    body["signature"]["value"] = (
+        "0x"
+        + sign_typed(
+            DEPT,
+            DOMAIN,
+            "CreditRecordBatch",
+            {
+                "org": ORG,
+                "root": batch_root([c]),
+                "count": 1,
+                "signedAt": T,
+                "nonce": NONCE,
+            },
+        ).hex()
+    )
     assert parse_submission(body, CATALOG).signer(DOMAIN) == DEPT.address
 
 

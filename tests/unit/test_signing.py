@@ -153,8 +153,9 @@ def test_type_name_is_signed() -> None:
     assert recover_typed(DOMAIN, "CreditRecordBatch", message, signature) == ALICE.address
 
 
-def _with(signature: bytes, *, r: int | None = None, s: int | None = None,
-          v: int | None = None) -> bytes:
+def _with(
+    signature: bytes, *, r: int | None = None, s: int | None = None, v: int | None = None
+) -> bytes:
     rr = int.from_bytes(signature[:32], "big") if r is None else r
     ss = int.from_bytes(signature[32:64], "big") if s is None else s
     vv = signature[64] if v is None else v
@@ -165,9 +166,12 @@ def test_malformed_signatures_are_refused_with_bad_signature() -> None:
     good = sign_typed(ALICE, DOMAIN, "Receipt", MESSAGES["Receipt"])
     s = int.from_bytes(good[32:64], "big")
     twin = _with(good, s=SECP256K1_N - s, v=55 - good[64])  # the malleated twin (high s)
-    assert Account._recover_hash(  # it is a valid ECDSA signature of the same digest...
-        typed_data_digest(DOMAIN, "Receipt", MESSAGES["Receipt"]), signature=twin
-    ) == ALICE.address
+    assert (
+        Account._recover_hash(  # it is a valid ECDSA signature of the same digest...
+            typed_data_digest(DOMAIN, "Receipt", MESSAGES["Receipt"]), signature=twin
+        )
+        == ALICE.address
+    )
     bad: dict[str, object] = {
         "short": good[:64],
         "long": good + b"\x00",
@@ -238,13 +242,16 @@ def test_uint32_count_is_range_checked() -> None:
 
 def test_unknown_type() -> None:
     with pytest.raises(ValueError, match="unknown EIP-712 type"):
-        sign_typed(ALICE, DOMAIN, "ReadRequest", {})
+        sign_typed(ALICE, DOMAIN, "GossipRequest", {})
 
 
 def test_domain_normalises_and_validates() -> None:
     assert signing_domain(1, MEMBERSHIP.lower()).verifying_contract == MEMBERSHIP
     assert DOMAIN.as_eip712() == {
-        "name": "creditchain", "version": "1", "chainId": 31337, "verifyingContract": MEMBERSHIP,
+        "name": "creditchain",
+        "version": "1",
+        "chainId": 31337,
+        "verifyingContract": MEMBERSHIP,
     }
     for chain_id, address in [
         (0, MEMBERSHIP),

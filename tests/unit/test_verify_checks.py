@@ -56,10 +56,20 @@ def failing_check(bundle: object, view: ChainView, **kwargs: Any) -> str:
 def test_valid_bundles_pass_every_check_in_order(draft: dict[str, Any]) -> None:
     bundle, view = FACTORY.scenario(**draft)
     result = verify_bundle(bundle, view, trusted=TRUSTED)
-    assert list(result.checks) == ORDER == [
-        "trust-root", "record-commitment", "department-signature", "leaf-hash", "inclusion",
-        "checkpoint-on-chain", "receipt-signature", "status",
-    ]
+    assert (
+        list(result.checks)
+        == ORDER
+        == [
+            "trust-root",
+            "record-commitment",
+            "department-signature",
+            "leaf-hash",
+            "inclusion",
+            "checkpoint-on-chain",
+            "receipt-signature",
+            "status",
+        ]
+    )
     assert result.status == "active"
     assert result.department_signer == FACTORY.department.address
     assert result.gateway_signer == FACTORY.gateway.address
@@ -114,8 +124,11 @@ def test_status_comes_from_the_chain() -> None:
 def test_trust_root_is_checked_first_and_without_the_chain() -> None:
     bundle, view = FACTORY.scenario()
     evil = FakeChainView()  # a chain that knows nothing
-    for key, value in [("chain_id", 1), ("membership", "0x" + "11" * 20),
-                       ("checkpoint_log", "0x" + "22" * 20)]:
+    for key, value in [
+        ("chain_id", 1),
+        ("membership", "0x" + "11" * 20),
+        ("checkpoint_log", "0x" + "22" * 20),
+    ]:
         tampered = copy.deepcopy(bundle)
         tampered["chain"][key] = value
         assert failing_check(tampered, evil) == "trust-root"
@@ -192,9 +205,11 @@ def test_unanchored_or_conflicting_checkpoints_fail() -> None:
 
 def test_a_gateway_cannot_receipt_into_another_gateways_log() -> None:
     """A second registered gateway validly signs a receipt for the first gateway's log."""
-    other = BundleFactory(gateway=account_for("other gateway"),
-                          gateway_org=hashlib.sha256(b"other gateway org").digest(),
-                          log_override=FACTORY.records_log)
+    other = BundleFactory(
+        gateway=account_for("other gateway"),
+        gateway_org=hashlib.sha256(b"other gateway org").digest(),
+        log_override=FACTORY.records_log,
+    )
     bundle, view = other.scenario()
     assert bundle["log"]["id"] == bundle["receipt"]["log_id"] == "0x" + FACTORY.records_log.hex()
     with pytest.raises(VerificationError) as info:

@@ -48,8 +48,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("log_name", "idx"),
         **_WITHOUT_ROWID,
     )
-    op.create_index(
-        "ix_log_entry_leaf_hash", "log_entry", ["log_name", "leaf_hash"], unique=True)
+    op.create_index("ix_log_entry_leaf_hash", "log_entry", ["log_name", "leaf_hash"], unique=True)
     op.create_table(
         "submission",
         sa.Column("id", _ROWID, autoincrement=True, nullable=False),
@@ -79,7 +78,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("log_index", name="uq_record_log_index"),
         sa.UniqueConstraint("dedup_key", name="uq_record_dedup_key"),
         sa.ForeignKeyConstraint(
-            ["submission_id"], ["submission.id"], name="fk_record_submission_id"),
+            ["submission_id"], ["submission.id"], name="fk_record_submission_id"
+        ),
     )
     op.create_index("ix_record_subject_commitment", "record", ["subject_commitment"])
     op.create_index("ix_record_submission_id", "record", ["submission_id"])

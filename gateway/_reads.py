@@ -1,0 +1,521 @@
+"""Consent-gated reads and the access log (DESIGN §2 guarantees 2, 4, 5; §5 flows 3, 5).
+
+A read is a signed ``ReadRequest`` (docs/formats.md §9). The gateway finds the candidate
+records, reads the named grant from the chain *at the latest confirmed block*, decides each
+record with :func:`gateway.domain.policy.decide`, appends one entry to the **access log** —
+holding the requester's own signature, so the gateway cannot invent accesses — and commits it
+durably, and only then answers: the released fields only, with a signed access receipt; or a
+denial naming its reason, with its receipt. Every decision, allowed or denied, is logged.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from gateway._service import Gateway
+from gateway.domain.canonical import canonicalize, parse_json
+from gateway.domain.envelope import open_
+from gateway.domain.errors import CanonicalizationError
+from gateway.domain.identifiers import SubjectId, parse_subject_id, subject_commitment
+from gateway.domain.policy import (
+    Decision,
+    GrantView,
+    ReadQuery,
+    RecordView,
+    decide,
+    purpose_id,
+)
+from gateway.domain.records import hex0x, make_receipt, parse_hex
+from gateway.domain.signing import recover_typed
+from gateway.errors import (
+    Forbidden,
+    InvalidJson,
+    MalformedRequest,
+    RecordNotFound,
+    ReplayedRequest,
+)
+from gateway.store import AccessDecision, DbLog, Record, session_scope
+from gateway.store import Submission as RequestNonce
+from node import ContractRevert, GrantsClient
+
+CHINA = datetime.timezone(datetime.timedelta(hours=8))
+"""Disclosure periods are counted in dates of the gateway's jurisdiction (UTC+8, no DST)."""
+
+_READ_MEMBERS = {
+    "requester",
+    "subject",
+    "subject_salt",
+    "record_id",
+    "purpose",
+    "categories",
+    "grant_id",
+    "signed_at",
+    "nonce",
+    "signature",
+}
+
+
+class AccessDenied(Forbidden):
+    """Every candidate record was refused; ``reason`` is the first refusal's code."""
+
+    code = "access-denied"
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    allowed: bool
+    body: dict[str, Any]
+
+
+def subject_digest(salt: bytes, subject: SubjectId) -> bytes:
+    """What a read request signs instead of an identifier: SHA-256(salt ‖ kind ‖ ":" ‖ id)."""
+    return hashlib.sha256(salt + subject.commitment_input()).digest()
+
+
+def _strict(body: bytes) -> dict[str, Any]:
+    try:
+        doc = parse_json(body)
+    except (CanonicalizationError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise MalformedRequest("a read request is a JSON object")
+    return doc
+
+
+class Reader:
+    """The read side of one gateway."""
+
+    def __init__(self, gateway: Gateway, grants: GrantsClient, confirmations: int) -> None:
+        self.gw = gateway
+        self.grants = grants
+        self.confirmations = confirmations
+
+    # -- the request ------------------------------------------------------------------------
+
+    def read(self, body: bytes) -> ReadOutcome:
+        gw = self.gw
+        doc = _strict(body)
+        missing, extra = _READ_MEMBERS - set(doc), set(doc) - _READ_MEMBERS
+        if missing or extra:
+            raise MalformedRequest(
+                f"read request members: missing {sorted(missing)}, unexpected {sorted(extra)}"
+            )
+        requester = parse_hex(doc["requester"], size=32, prefixed=True, pointer="/requester")
+        nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
+        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
+        signed_at = doc["signed_at"]
+        if type(signed_at) is not int or signed_at < 0:
+            raise MalformedRequest("signed_at must be a non-negative integer", pointer="/signed_at")
+        purpose = gw.catalog.purpose(str(doc["purpose"]))
+        cats = doc["categories"]
+        if not isinstance(cats, list) or not cats or not all(isinstance(c, str) for c in cats):
+            raise MalformedRequest(
+                "categories must be a non-empty array of category codes", pointer="/categories"
+            )
+        mask = gw.catalog.category_mask(cats)
+        grant_id = (
+            None
+            if doc["grant_id"] is None
+            else parse_hex(doc["grant_id"], size=32, prefixed=True, pointer="/grant_id")
+        )
+        record_id = (
+            None
+            if doc["record_id"] is None
+            else parse_hex(doc["record_id"], size=32, prefixed=False, pointer="/record_id")
+        )
+        subject: SubjectId | None = None
+        digest = b"\x00" * 32
+        if doc["subject"] is not None:
+            raw = doc["subject"]
+            if not isinstance(raw, dict) or set(raw) != {"kind", "id"}:
+                raise MalformedRequest('subject is {"kind", "id"}', pointer="/subject")
+            subject = parse_subject_id(str(raw["id"]), kind=raw["kind"])
+            salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
+            digest = subject_digest(salt, subject)
+        elif doc["subject_salt"] is not None:
+            raise MalformedRequest("subject_salt without subject", pointer="/subject_salt")
+        if (subject is None) == (record_id is None):
+            raise MalformedRequest("name exactly one of subject and record_id")
+        now = gw._check_window(signed_at)
+        message = {
+            "requester": requester,
+            "subjectDigest": digest,
+            "recordId": record_id or b"\x00" * 32,
+            "purpose": purpose_id(purpose.code),
+            "categories": mask,
+            "grantId": grant_id or b"\x00" * 32,
+            "signedAt": signed_at,
+            "nonce": nonce,
+        }
+        signer = recover_typed(gw.domain, "ReadRequest", message, signature)
+        gw._check_signer(requester, signer, signed_at)
+
+        # candidates
+        with session_scope(gw.engine, read_only=True) as s:
+            if record_id is not None:
+                row = s.get(Record, record_id.hex())
+                if row is None:
+                    raise RecordNotFound(f"no record {record_id.hex()}")
+                rows = [row]
+                commitment = bytes.fromhex(row.subject_commitment)
+            else:
+                assert subject is not None
+                commitment = subject_commitment(gw.secrets.pepper, subject)
+                rows = list(
+                    s.exec(
+                        select(Record)
+                        .where(
+                            Record.subject_commitment == commitment.hex(),
+                            col(Record.category).in_(cats),
+                        )
+                        .order_by(col(Record.log_index))
+                    ).all()
+                )
+        rows = [r for r in rows if r.category in cats]
+
+        # the chain, at the latest confirmed block
+        block = max(0, gw.chain.head() - self.confirmations)
+        block_ts = int(gw.chain.w3.eth.get_block(block)["timestamp"])
+        grant = self._grant(grant_id, block) if grant_id is not None else None
+        today = datetime.datetime.fromtimestamp(now, CHINA).date()
+        query = ReadQuery(requester, purpose.code, frozenset(cats))
+        decisions: list[tuple[Record, Decision, dict[str, Any]]] = []
+        for row in rows:
+            fields, record_json = self._open(row)
+            view = RecordView(
+                row.record_id,
+                row.category,
+                bytes.fromhex(row.subject_commitment),
+                row.status,
+                fields,
+            )
+            decisions.append(
+                (
+                    row,
+                    decide(query, view, grant, catalog=gw.catalog, now=block_ts, today=today),
+                    record_json,
+                )
+            )
+        allowed = [d for d in decisions if d[1].allowed]
+        overall = "allow" if allowed or not decisions else "deny"
+        reasons = Counter(d.reason for _, d, _ in decisions if not d.allowed)
+        first_reason = next((d.reason for _, d, _ in decisions if not d.allowed), "allowed")
+
+        entry = {
+            "v": 1,
+            "kind": "access",
+            "requester": hex0x(requester),
+            "subject": commitment.hex(),
+            "subject_digest": digest.hex() if subject is not None else None,
+            "record": record_id.hex() if record_id else None,
+            "purpose": purpose.code,
+            "categories": sorted(cats),
+            "grant": hex0x(grant_id) if grant_id else None,
+            "decision": overall,
+            "reason": "allowed" if overall == "allow" else first_reason,
+            "decisions": [
+                {
+                    "record": d.record_id,
+                    "allowed": d.allowed,
+                    "reason": d.reason,
+                    "basis": d.basis,
+                    "fields": sorted(d.released),
+                }
+                for _, d, _ in decisions
+            ],
+            "sig": {
+                "scheme": "eip712-v1",
+                "type": "ReadRequest",
+                "signed_at": signed_at,
+                "nonce": hex0x(nonce),
+                "value": hex0x(signature),
+            },
+            "block": block,
+            "decided_at": now,
+        }
+        entry_bytes = canonicalize(entry)
+        leaf = hashlib.sha256(b"\x00" + entry_bytes).digest()
+        try:
+            with session_scope(gw.engine) as s:
+                s.add(
+                    RequestNonce(
+                        org_id=hex0x(requester),
+                        nonce=hex0x(nonce),
+                        request_digest=hashlib.sha256(canonicalize(doc)).digest(),
+                        received_at=now,
+                    )
+                )
+                s.flush()
+                log = DbLog(s, "access")
+                log.ensure()
+                (index,) = log.append([entry_bytes])
+                rows_out = [
+                    AccessDecision(
+                        log_index=index,
+                        requester=hex0x(requester),
+                        subject_commitment=commitment.hex(),
+                        record_id=d.record_id,
+                        purpose=purpose.code,
+                        decision="allow" if d.allowed else "deny",
+                        reason=d.reason,
+                        basis=d.basis,
+                        grant_id=hex0x(d.grant_id) if d.grant_id else None,
+                        decided_at=now,
+                    )
+                    for _, d, _ in decisions
+                ] or [
+                    AccessDecision(
+                        log_index=index,
+                        requester=hex0x(requester),
+                        subject_commitment=commitment.hex(),
+                        record_id=None,
+                        purpose=purpose.code,
+                        decision="allow",
+                        reason="no-records",
+                        decided_at=now,
+                    )
+                ]
+                s.add_all(rows_out)
+        except IntegrityError:
+            raise ReplayedRequest(
+                f"nonce {hex0x(nonce)} of org {hex0x(requester)} was used before"
+            ) from None
+        # durable: only now does anything leave
+        receipt = make_receipt(
+            log_id=gw.log_ids["access"],
+            index=index,
+            leaf_hash=leaf,
+            received_at=now,
+            anchor_by=now + gw.max_merge_delay,
+            gateway=gw.gateway_org,
+            sign=gw._sign_receipt,
+        ).to_json()
+        if overall == "deny":
+            raise AccessDenied(
+                f"no record released: {first_reason}",
+                reason=first_reason,
+                reasons=dict(reasons),
+                access_receipt=receipt,
+            )
+        return ReadOutcome(
+            True,
+            {
+                "decision": "allow",
+                "records": [
+                    {
+                        "record_id": row.record_id,
+                        "category": row.category,
+                        "status": row.status,
+                        "objected": row.status == "objected",
+                        "basis": d.basis,
+                        "fields": dict(d.released),
+                    }
+                    for row, d, _ in allowed
+                ],
+                "withheld": dict(reasons),
+                "access_receipt": receipt,
+            },
+        )
+
+    def _grant(self, grant_id: bytes, block: int) -> GrantView | None:
+        try:
+            g = self.grants.grant(grant_id, block=block)
+        except ContractRevert as exc:
+            if exc.name == "UnknownGrant":
+                return None
+            raise
+        return GrantView(
+            grant_id=grant_id,
+            subject=g.subject,
+            grantee=g.grantee,
+            purpose=g.purpose,
+            categories=g.categories,
+            valid_from=g.valid_from,
+            valid_until=g.valid_until,
+            basis="statutory" if int(g.basis) == 2 else "consent",
+            revoked_at=g.revoked_at,
+        )
+
+    def _open(self, row: Record) -> tuple[dict[str, Any], dict[str, Any]]:
+        if row.envelope is None:
+            return {}, {}
+        plain = open_(
+            row.envelope,
+            aad_record_id=bytes.fromhex(row.record_id),
+            category=row.category,
+            keyring=self.gw.secrets.keyring,
+        )
+        opened = parse_json(plain)
+        assert isinstance(opened, dict)
+        record = opened["record"]
+        return dict(record["fields"]), dict(record)
+
+    # -- traces -----------------------------------------------------------------------------
+
+    def trace(
+        self,
+        *,
+        subject: bytes | None = None,
+        requester: str | None = None,
+        record: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        """Access decisions matching the filters, each with its access-log entry index."""
+        stmt = select(AccessDecision)
+        if subject is not None:
+            stmt = stmt.where(AccessDecision.subject_commitment == subject.hex())
+        if requester is not None:
+            stmt = stmt.where(AccessDecision.requester == requester.lower())
+        if record is not None:
+            stmt = stmt.where(AccessDecision.record_id == record.lower().removeprefix("0x"))
+        if since is not None:
+            stmt = stmt.where(AccessDecision.decided_at >= since)
+        if until is not None:
+            stmt = stmt.where(AccessDecision.decided_at < until)
+        stmt = stmt.order_by(col(AccessDecision.log_index), col(AccessDecision.id)).limit(limit)
+        with session_scope(self.gw.engine, read_only=True) as s:
+            rows = s.exec(stmt).all()
+        return [
+            {
+                "log_index": r.log_index,
+                "requester": r.requester,
+                "subject": r.subject_commitment,
+                "record_id": r.record_id,
+                "purpose": r.purpose,
+                "decision": r.decision,
+                "reason": r.reason,
+                "basis": r.basis,
+                "grant_id": r.grant_id,
+                "decided_at": r.decided_at,
+            }
+            for r in rows
+        ]
+
+    def with_proofs(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """Attach to each decision its access-log entry and inclusion proof under the latest
+        anchored checkpoint (or mark it pending)."""
+        from gateway._anchor import latest_confirmed
+
+        anchored = latest_confirmed(self.gw.engine, "access")
+        size = anchored.size if anchored else 0
+        with session_scope(self.gw.engine, read_only=True) as s:
+            log = DbLog(s, "access")
+            for item in items:
+                i = item["log_index"]
+                item["entry"] = log.entry(i).decode() if log.exists() else None
+                if i < size:
+                    item["inclusion"] = [p.hex() for p in log.inclusion_proof(i, size)]
+                else:
+                    item["inclusion"] = None
+        return {
+            "checkpoint": None
+            if anchored is None
+            else {
+                "size": anchored.size,
+                "root": anchored.root.hex(),
+                "block": anchored.block_number,
+                "tx": anchored.tx_hash,
+            },
+            "log_id": hex0x(self.gw.log_ids["access"]),
+            "decisions": items,
+        }
+
+    def subject_view(self, body: bytes) -> dict[str, Any]:
+        """A subject's own trace: every decision about it, with proofs. Authenticated by the
+        subject's key bound in Grants (``SubjectQuery``)."""
+        gw = self.gw
+        doc = _strict(body)
+        if set(doc) != {"subject", "subject_salt", "signed_at", "nonce", "signature"}:
+            raise MalformedRequest(
+                'a subject query is {"subject", "subject_salt", "signed_at", "nonce", "signature"}'
+            )
+        raw = doc["subject"]
+        if not isinstance(raw, dict) or set(raw) != {"kind", "id"}:
+            raise MalformedRequest('subject is {"kind", "id"}', pointer="/subject")
+        subject = parse_subject_id(str(raw["id"]), kind=raw["kind"])
+        salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
+        nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
+        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
+        signed_at = doc["signed_at"]
+        if type(signed_at) is not int or signed_at < 0:
+            raise MalformedRequest("signed_at must be a non-negative integer")
+        gw._check_window(signed_at)
+        signer = recover_typed(
+            gw.domain,
+            "SubjectQuery",
+            {"subjectDigest": subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
+            signature,
+        )
+        commitment = subject_commitment(gw.secrets.pepper, subject)
+        bound = self.grants.subject_key(commitment)
+        if bound is None or bound.lower() != signer.lower():
+            raise Forbidden("the signature is not the key bound to this subject")
+        return self.with_proofs(self.trace(subject=commitment))
+
+    def audit_trace(self, body: bytes) -> dict[str, Any]:
+        """An auditor's trace (``AuditQuery`` signed by an auditor org's current key)."""
+        gw = self.gw
+        doc = _strict(body)
+        if set(doc) != {"auditor", "query", "signed_at", "nonce", "signature"}:
+            raise MalformedRequest(
+                'an audit query is {"auditor", "query", "signed_at", "nonce", "signature"}'
+            )
+        auditor = parse_hex(doc["auditor"], size=32, prefixed=True, pointer="/auditor")
+        nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
+        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
+        signed_at = doc["signed_at"]
+        query = doc["query"]
+        if type(signed_at) is not int or not isinstance(query, dict):
+            raise MalformedRequest("signed_at is an integer and query an object")
+        allowed_filters = {"subject", "requester", "record", "since", "until"}
+        if set(query) - allowed_filters:
+            raise MalformedRequest(f"query filters are {sorted(allowed_filters)}", pointer="/query")
+        gw._check_window(signed_at)
+        signer = recover_typed(
+            gw.domain,
+            "AuditQuery",
+            {
+                "auditor": auditor,
+                "queryHash": hashlib.sha256(canonicalize(query)).digest(),
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
+            signature,
+        )
+        org = gw._check_signer(auditor, signer, signed_at)
+        if org.kind not in ("auditor", "credit_office"):
+            raise Forbidden(f"a {org.kind} is not an auditor")
+        subject = None
+        if query.get("subject") is not None:
+            raw = query["subject"]
+            if not isinstance(raw, dict):
+                raise MalformedRequest('subject is {"kind", "id"}', pointer="/query/subject")
+            subject = subject_commitment(
+                gw.secrets.pepper, parse_subject_id(str(raw.get("id")), kind=raw.get("kind"))
+            )
+        for key in ("since", "until"):
+            if query.get(key) is not None and type(query[key]) is not int:
+                raise MalformedRequest(f"{key} is a Unix time", pointer=f"/query/{key}")
+        return self.with_proofs(
+            self.trace(
+                subject=subject,
+                requester=query.get("requester"),
+                record=query.get("record"),
+                since=query.get("since"),
+                until=query.get("until"),
+            )
+        )
+
+
+def entry_json(entry: bytes) -> dict[str, Any]:
+    return dict(json.loads(entry))
