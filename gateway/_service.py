@@ -409,6 +409,16 @@ class Gateway:
             got = db.entries(start, end)
         return {"log": name, "start": start, "entries": [e.decode("utf-8") for e in got]}
 
+    def inclusion(self, name: str, index: int, size: int) -> dict[str, Any]:
+        name = self._log_name(name)
+        with session_scope(self.engine, read_only=True) as s:
+            db = DbLog(s, name)
+            have = db.size() if db.exists() else 0
+            if not 0 <= index < size <= have:
+                raise LogOutOfRange(f"need 0 <= index < size <= {have} (the {name} log's size)")
+            proof = db.inclusion_proof(index, size)
+        return {"log": name, "index": index, "size": size, "proof": [p.hex() for p in proof]}
+
     # -- proofs -----------------------------------------------------------------------------
 
     def _record_row(self, record_id: str) -> Record:

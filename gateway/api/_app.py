@@ -166,6 +166,14 @@ def create_app(
     ) -> dict[str, Any]:
         return gateway.consistency(log, first, second)
 
+    @app.get("/v1/logs/{log}/inclusion", tags=["logs"])
+    def inclusion(
+        log: LogName,
+        index: Annotated[int, Query(ge=0, le=2**63 - 1)],
+        size: Annotated[int, Query(ge=1, le=2**63 - 1)],
+    ) -> dict[str, Any]:
+        return gateway.inclusion(log, index, size)
+
     @app.get("/v1/logs/{log}/entries", tags=["logs"])
     def entries(
         log: LogName,

@@ -19,7 +19,7 @@ from gateway import errors as g
 from gateway import verify as v
 from gateway._reads import AccessDenied
 from gateway.domain import errors as d
-from gateway.store import StoreError
+from gateway.store import LogCorrupted, StoreError
 from node.errors import ChainUnavailable, NodeError
 
 PROBLEM_BASE = "https://creditchain.example/problems/"
@@ -52,6 +52,7 @@ _TABLE: list[tuple[type[Exception], int, str]] = [
     (g.LogOutOfRange, 400, "Log range out of bounds"),
     (g.NotAnchoredYet, 409, "Not anchored yet"),
     (g.ChainDisagrees, 503, "Database and chain disagree"),
+    (LogCorrupted, 500, "Log corrupted"),
     (ChainUnavailable, 503, "Chain unavailable"),
     (v.ChainQueryFailed, 503, "Chain could not answer"),
     (v.VerificationError, 422, "Bundle does not verify"),

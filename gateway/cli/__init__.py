@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from gateway.cli._audit import audit_app
 from gateway.cli._chain import chain_app
 from gateway.cli._check import check
 from gateway.cli._keys import keys_app
@@ -24,6 +25,7 @@ app.command("submit")(submit)
 app.command("check")(check)
 app.command("verify")(verify)
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -1,0 +1,173 @@
+"""The auditor's check that a gateway's logs are complete and unforked (DESIGN §2 guarantee 5).
+
+Trusts neither the gateway nor its database: every checkpoint comes from the chain
+(``CheckpointAnchored`` events of the log), every entry from the gateway's public log API; the
+tree is recomputed from the entries alone. Findings name their place:
+
+    withheld        the gateway serves fewer entries than the chain has anchored
+    unavailable     the gateway failed to serve a range of entries
+    mismatch        the served entries do not hash to a checkpoint anchored on chain; the first
+                    entry that differs is located with the gateway's own inclusion proofs
+    consistency     two consecutive checkpoints on chain are not consistent (cannot happen with
+                    the CheckpointLog contract; checked anyway)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from gateway.domain.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
+from node import Checkpoint, CheckpointLogClient
+
+PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    check: str
+    where: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.where}: {self.detail}"
+
+
+@dataclass
+class AuditReport:
+    log: str
+    entries: int = 0
+    checkpoints: int = 0
+    anchored_size: int = 0
+    findings: list[AuditFinding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def chain_checkpoints(log_client: CheckpointLogClient, log_id: bytes) -> list[Checkpoint]:
+    """Every checkpoint of the log, in order, straight from the contract's storage."""
+    return log_client.checkpoints(log_id)
+
+
+def verify_log(
+    http: httpx.Client,
+    base_url: str,
+    log: str,
+    checkpoints: list[Checkpoint],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> AuditReport:
+    report = AuditReport(log=log, checkpoints=len(checkpoints))
+    where = f"{log} log"
+    # the chain's checkpoints link up
+    previous: Checkpoint | None = None
+    for cp in checkpoints:
+        if previous is not None and cp.size < previous.size:
+            report.findings.append(
+                AuditFinding(
+                    "consistency", f"{where}@{cp.size}", "a checkpoint smaller than its predecessor"
+                )
+            )
+        previous = cp
+    anchored = checkpoints[-1].size if checkpoints else 0
+    report.anchored_size = anchored
+
+    head = http.get(f"{base_url}/v1/logs/{log}/checkpoint")
+    head.raise_for_status()
+    served_size = int(head.json()["size"])
+    if served_size < anchored:
+        report.findings.append(
+            AuditFinding(
+                "withheld",
+                where,
+                f"the gateway serves {served_size} entries but the chain anchors "
+                f"{anchored}: entries [{served_size}, {anchored}) are withheld",
+            )
+        )
+
+    tree = MemoryTree()
+    start = 0
+    while start < served_size:
+        end = min(start + PAGE, served_size)
+        r = http.get(f"{base_url}/v1/logs/{log}/entries", params={"start": start, "end": end})
+        if r.status_code != 200:
+            detail = (
+                r.json().get("detail", r.text)
+                if r.headers.get("content-type", "").endswith("json")
+                else r.text
+            )
+            report.findings.append(
+                AuditFinding(
+                    "unavailable",
+                    f"{where}[{start}:{end}]",
+                    f"the gateway could not serve these entries (HTTP {r.status_code}): {detail}",
+                )
+            )
+            return report
+        entries = r.json()["entries"]
+        if len(entries) != end - start:
+            report.findings.append(
+                AuditFinding(
+                    "unavailable",
+                    f"{where}[{start}:{end}]",
+                    f"asked for {end - start} entries, got {len(entries)}",
+                )
+            )
+            return report
+        tree.extend(leaf_hash(e.encode("utf-8")) for e in entries)
+        if progress is not None:
+            progress(len(entries))
+        start = end
+    report.entries = tree.size
+
+    # every anchored checkpoint must be a prefix of the served log
+    for k, cp in enumerate(checkpoints):
+        if cp.size > tree.size:
+            break  # reported as withheld above
+        if tree.root(cp.size) != cp.root:
+            lo = checkpoints[k - 1].size if k else 0
+            report.findings.append(
+                AuditFinding(
+                    "mismatch",
+                    f"{where}@{cp.size}",
+                    f"the served entries do not hash to the root anchored at size {cp.size} "
+                    f"(block {cp.block_number}); {_locate(http, base_url, log, tree, cp, lo)}",
+                )
+            )
+            break
+        if k and not verify_consistency(
+            checkpoints[k - 1].size,
+            cp.size,
+            checkpoints[k - 1].root,
+            cp.root,
+            tree.consistency_proof(checkpoints[k - 1].size, cp.size),
+        ):
+            report.findings.append(
+                AuditFinding(
+                    "consistency",
+                    f"{where}@{cp.size}",
+                    "not consistent with the previous checkpoint",
+                )
+            )
+    return report
+
+
+def _locate(
+    http: httpx.Client, base_url: str, log: str, tree: MemoryTree, cp: Checkpoint, lo: int
+) -> str:
+    """Narrow the place down. The chain proves that entries [lo, size) differ from what was
+    anchored; the gateway's own inclusion proofs (from its stored subtree hashes) hint where,
+    but only as a hint: a thorough insider rewrites those hashes too."""
+    where = f"entries [{lo}, {cp.size}) differ from what was anchored"
+    for i in range(lo, cp.size):
+        r = http.get(f"{base_url}/v1/logs/{log}/inclusion", params={"index": i, "size": cp.size})
+        if r.status_code != 200:
+            return f"{where}; the gateway cannot prove entry {i} (HTTP {r.status_code})"
+        proof = [bytes.fromhex(p) for p in r.json()["proof"]]
+        if not verify_inclusion(tree.levels[0][i], i, cp.size, proof, cp.root):
+            return f"{where}; the gateway's own proofs first fail at entry {i}"
+    return where

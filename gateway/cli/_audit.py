@@ -1,0 +1,222 @@
+"""``creditchain audit …``: prove a gateway's logs complete and unforked; trace accesses."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gateway.cli._output import EXIT_USAGE, command, emit_json, fail
+
+audit_app = typer.Typer(
+    help="Auditors: verify the logs against the chain; trace accesses.", no_args_is_help=True
+)
+
+Url = Annotated[str, typer.Option(help="Gateway base URL.")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", show_default=False, help="Data directory (manifest, dev consortium)."
+    ),
+]
+
+
+@audit_app.command("verify")
+@command
+def verify(
+    url: Url = "http://127.0.0.1:8080",
+    rpc: Annotated[
+        str | None, typer.Option(help="Chain JSON-RPC URL (default: the data dir's running chain).")
+    ] = None,
+    manifest: Annotated[Path | None, typer.Option(help="Trusted deployment manifest.")] = None,
+    data_dir: DataDir = None,
+    log: Annotated[
+        list[str] | None, typer.Option(help="records and/or access (default both).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Read every checkpoint of the gateway's logs from the chain, fetch every entry from the
+    gateway, recompute the trees and compare. Exit 0 complete and unforked, 1 with each gap or
+    mismatch named, 2 when the gateway or chain cannot be reached."""
+    import httpx
+
+    from gateway._audit import chain_checkpoints, verify_log
+    from gateway._config import default_data_dir
+    from gateway.domain.records import log_id
+    from node import ChainPaths, Deployment, NodeError, open_chain
+
+    data = data_dir or default_data_dir()
+    names = log or ["records", "access"]
+    if set(names) - {"records", "access"}:
+        fail("--log is records or access", EXIT_USAGE)
+    try:
+        deployment = Deployment.load(manifest or ChainPaths(data).manifest)
+        chain = open_chain(data, rpc)
+        deployment.check(chain)
+        http = httpx.Client(timeout=120)
+        health = http.get(f"{url}/v1/health")
+        health.raise_for_status()
+    except (NodeError, httpx.HTTPError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    gateway_org = bytes.fromhex(health.json()["gateway"].removeprefix("0x"))
+    client = deployment.checkpoint_log(chain)
+    started = time.monotonic()
+    reports = []
+    for name in names:
+        cps = chain_checkpoints(client, log_id(gateway_org, name))
+        try:
+            reports.append(verify_log(http, url, name, cps))
+        except httpx.HTTPError as exc:
+            fail(f"cannot read the {name} log from {url}: {exc}", EXIT_USAGE)
+    elapsed = time.monotonic() - started
+    findings = [f for r in reports for f in r.findings]
+    if as_json:
+        emit_json(
+            {
+                "ok": not findings,
+                "seconds": round(elapsed, 3),
+                "logs": [
+                    {
+                        "log": r.log,
+                        "entries": r.entries,
+                        "checkpoints": r.checkpoints,
+                        "anchored_size": r.anchored_size,
+                        "findings": [
+                            {"check": f.check, "where": f.where, "detail": f.detail}
+                            for f in r.findings
+                        ],
+                    }
+                    for r in reports
+                ],
+            }
+        )
+    else:
+        for r in reports:
+            state = "OK" if r.ok else "FAIL"
+            typer.echo(
+                f"{state} {r.log} log: {r.entries} entries, {r.checkpoints} checkpoints "
+                f"on chain, anchored up to {r.anchored_size}"
+            )
+            for f in r.findings:
+                typer.echo(f"  {f}")
+        typer.echo(f"({elapsed:.1f} s)")
+    if findings:
+        raise typer.Exit(1)
+
+
+@audit_app.command("trace")
+@command
+def trace(
+    url: Url = "http://127.0.0.1:8080",
+    subject: Annotated[str | None, typer.Option(help="KIND:ID, e.g. uscc:91610800…")] = None,
+    requester: Annotated[str | None, typer.Option(help="Requester org id (0x…).")] = None,
+    record: Annotated[str | None, typer.Option(help="Record id.")] = None,
+    since: Annotated[int | None, typer.Option(help="From this Unix time.")] = None,
+    until: Annotated[int | None, typer.Option(help="Before this Unix time.")] = None,
+    as_org: Annotated[
+        str | None, typer.Option("--as", help="Dev consortium org (auditor).")
+    ] = None,
+    keystore: Annotated[Path | None, typer.Option(help="Auditor's keystore.")] = None,
+    org: Annotated[str | None, typer.Option(help="Auditor org id (with --keystore).")] = None,
+    data_dir: DataDir = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the trace as CSV.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every access decision matching the filters, with its access-log entry and inclusion
+    proof, signed for by an auditor (or credit office) key."""
+    import httpx
+
+    from gateway._config import default_data_dir
+    from gateway._devnet import load_consortium
+    from gateway.domain.canonical import canonicalize
+    from gateway.domain.records import hex0x
+    from gateway.domain.signing import signing_domain, typed_signer
+    from node import ChainPaths, Deployment, load_keystore
+
+    data = data_dir or default_data_dir()
+    if as_org:
+        member = load_consortium(data)[as_org]
+        account, org_id = member.account(), member.org_id
+    elif keystore and org:
+        account = load_keystore(keystore, os.environ.get("CREDITCHAIN_KEYSTORE_PASSWORD", ""))
+        org_id = org
+    else:
+        fail("name the auditor: --as SLUG (dev) or --keystore FILE --org 0x…", EXIT_USAGE)
+    query: dict[str, Any] = {}
+    if subject:
+        kind, _, ident = subject.partition(":")
+        if not ident:
+            fail("--subject is KIND:ID, e.g. uscc:91610800MA0000001X", EXIT_USAGE)
+        query["subject"] = {"kind": kind, "id": ident}
+    for key, value in (
+        ("requester", requester),
+        ("record", record),
+        ("since", since),
+        ("until", until),
+    ):
+        if value is not None:
+            query[key] = value
+    deployment = Deployment.load(ChainPaths(data).manifest)
+    sign = typed_signer(
+        account, signing_domain(deployment.chain_id, deployment.address("Membership"))
+    )
+    signed_at, nonce = int(time.time()), os.urandom(32)
+    body = {
+        "auditor": org_id,
+        "query": query,
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(
+            sign(
+                "AuditQuery",
+                {
+                    "auditor": bytes.fromhex(org_id.removeprefix("0x")),
+                    "queryHash": hashlib.sha256(canonicalize(query)).digest(),
+                    "signedAt": signed_at,
+                    "nonce": nonce,
+                },
+            )
+        ),
+    }
+    try:
+        r = httpx.post(f"{url}/v1/audit/trace", json=body, timeout=120)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the gateway at {url}: {exc}", EXIT_USAGE)
+    if r.status_code != 200:
+        problem = r.json() if r.headers.get("content-type", "").endswith("json") else {}
+        fail(f"{problem.get('title', r.status_code)}: {problem.get('detail', r.text)}")
+    answer = r.json()
+    rows = answer["decisions"]
+    columns = [
+        "log_index",
+        "decided_at",
+        "requester",
+        "subject",
+        "record_id",
+        "purpose",
+        "decision",
+        "reason",
+        "basis",
+        "grant_id",
+    ]
+    if csv_out is not None:
+        with csv_out.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=[*columns, "included"])
+            w.writeheader()
+            for d in rows:
+                w.writerow(
+                    {**{c: d.get(c) for c in columns}, "included": d.get("inclusion") is not None}
+                )
+    if as_json:
+        emit_json(answer)
+    elif csv_out is None:
+        out = csv.writer(sys.stdout)
+        out.writerow(columns)
+        for d in rows:
+            out.writerow([d.get(c) for c in columns])
