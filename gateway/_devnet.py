@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from gateway._keys import GatewaySecrets
 from gateway.domain.identifiers import make_uscc
 from gateway.domain.records import log_id, org_id_for
 from gateway.errors import ConfigurationError
-from node import Chain, Deployment, OrgKind, create_keystore, load_keystore
+from node import Chain, ContractRevert, Deployment, OrgKind, create_keystore, load_keystore
 
 YULIN = 610800
 LOG_NAMES = ("records", "access")
@@ -123,13 +124,20 @@ def bootstrap(
     data_dir: Path,
     chain: Chain,
     deployment: Deployment,
-    registrar: LocalAccount,
+    registrar: Callable[[], LocalAccount],
     secrets_: GatewaySecrets,
 ) -> dict[str, DevOrg]:
-    """Register the development consortium and the gateway's logs (idempotent)."""
+    """Register the development consortium and the gateway's logs.
+
+    Resumable: a crash anywhere leaves key files and on-chain registrations that the next run
+    reuses (each key file is written before its registration; each registration is skipped
+    when the chain already has it), and ``consortium.json`` is written last, atomically.
+    ``registrar`` is called only when there is something to register.
+    """
     path = consortium_path(data_dir)
     if path.exists():
         return load_consortium(data_dir)
+    acting = registrar()
     membership = deployment.membership(chain)
     log = deployment.checkpoint_log(chain)
     chain.fund(secrets_.operator.address, _FUNDING)
@@ -139,8 +147,10 @@ def bootstrap(
     for slug, zh, en, kind, body in _ORGS:
         uscc = make_uscc(body)
         org_id = org_id_for(uscc)
-        private, public = _x25519()
-        _write_private(keys / f"{slug}.x25519", private.hex() + "\n")
+        x_file = keys / f"{slug}.x25519"
+        if not x_file.exists():
+            _write_private(x_file, _x25519()[0].hex() + "\n")
+        public = _x25519_public(bytes.fromhex(x_file.read_text().strip()))
         if slug == "gateway":
             account = secrets_.signer
             keystore = data_dir / "keys" / "gateway-signer.json"
@@ -148,13 +158,23 @@ def bootstrap(
         else:
             keystore = keys / f"{slug}.json"
             password_file = keys / f"{slug}.password"
-            password = secrets.token_urlsafe(18)
-            _write_private(password_file, password + "\n")
-            account = create_keystore(keystore, password, scrypt_n=2**14)
+            if keystore.exists():
+                account = load_keystore(keystore, password_file.read_text().strip())
+            else:
+                if not password_file.exists():
+                    _write_private(password_file, secrets.token_urlsafe(18) + "\n")
+                account = create_keystore(
+                    keystore, password_file.read_text().strip(), scrypt_n=2**14
+                )
             chain.fund(account.address, _FUNDING)
-        membership.register_org(
-            registrar, org_id, YULIN, OrgKind[kind.upper()], account.address, public
-        )
+        try:
+            membership.org(org_id)
+        except ContractRevert as exc:
+            if exc.name != "UnknownOrg":
+                raise
+            membership.register_org(
+                acting, org_id, YULIN, OrgKind[kind.upper()], account.address, public
+            )
         orgs.append(
             DevOrg(
                 slug,
@@ -171,13 +191,23 @@ def bootstrap(
         )
     gateway_org = bytes.fromhex(orgs[0].org_id[2:])
     for name in LOG_NAMES:
-        log.register_log(
-            registrar, log_id(gateway_org, name), gateway_org, secrets_.operator.address
-        )
+        try:
+            log.contract.functions.logInfo(log_id(gateway_org, name)).call()
+        except Exception:  # noqa: BLE001 - UnknownLog (or a transport error: register fails loudly)
+            log.register_log(
+                acting, log_id(gateway_org, name), gateway_org, secrets_.operator.address
+            )
     doc: dict[str, Any] = {
         "city": YULIN,
         "gateway": orgs[0].org_id,
         "orgs": [asdict(o) for o in orgs],
     }
-    _write_private(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    _write_private(tmp, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
     return {o.slug: o for o in orgs}
+
+
+def _x25519_public(private: bytes) -> bytes:
+    key = X25519PrivateKey.from_private_bytes(private)
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

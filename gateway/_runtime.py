@@ -107,9 +107,16 @@ def build(
 
         consortium: dict[str, DevOrg] = {}
         if settings.dev:
-            if registrar is None:
-                registrar = deployer_account(ChainPaths(settings.data_dir))
-            consortium = bootstrap(settings.data_dir, chain, deployment, registrar, secrets)
+            given = registrar
+            consortium = bootstrap(
+                settings.data_dir,
+                chain,
+                deployment,
+                (lambda: given)
+                if given is not None
+                else (lambda: deployer_account(ChainPaths(settings.data_dir))),
+                secrets,
+            )
             gateway_org = bytes.fromhex(consortium["gateway"].org_id[2:])
             gw_file = settings.data_dir / "gateway.json"
             if not gw_file.exists():

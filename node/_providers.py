@@ -37,8 +37,10 @@ def embedded() -> Chain:
         w3.eth.wait_for_transaction_receipt(tx)
 
     def time_machine(seconds: int) -> None:
+        # eth-tester travels the *pending* block and mines the one before it, one second
+        # earlier: aim one second further so the mined block is exactly `seconds` later.
         latest = w3.eth.get_block("latest")["timestamp"]
-        tester.time_travel(int(latest) + seconds)
+        tester.time_travel(int(latest) + seconds + 1)
 
     return Chain(
         w3,
