@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -93,10 +95,48 @@ def _strict(body: bytes) -> dict[str, Any]:
 class Reader:
     """The read side of one gateway."""
 
-    def __init__(self, gateway: Gateway, grants: GrantsClient, confirmations: int) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        grants: GrantsClient,
+        confirmations: int,
+        *,
+        block_cache_seconds: float = 0.5,
+    ) -> None:
         self.gw = gateway
         self.grants = grants
         self.confirmations = confirmations
+        self.block_cache_seconds = block_cache_seconds
+        self._block: tuple[float, int, int] | None = None
+        self._grants: dict[tuple[bytes, int], GrantView | None] = {}
+        self._lock = threading.Lock()
+
+    def confirmed_block(self) -> tuple[int, int]:
+        """(number, timestamp) of the latest confirmed block, asked of the chain at most every
+        ``block_cache_seconds``: a revocation takes effect within that of its confirmation."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._block
+        if cached is not None and now - cached[0] < self.block_cache_seconds:
+            return cached[1], cached[2]
+        block = max(0, self.gw.chain.head() - self.confirmations)
+        ts = int(self.gw.chain.w3.eth.get_block(block)["timestamp"])
+        with self._lock:
+            self._block = (now, block, ts)
+        return block, ts
+
+    def grant_at(self, grant_id: bytes, block: int) -> GrantView | None:
+        """The grant as of ``block`` (immutable once mined: memoised per block)."""
+        key = (grant_id, block)
+        with self._lock:
+            if key in self._grants:
+                return self._grants[key]
+        view = self._grant(grant_id, block)
+        with self._lock:
+            if len(self._grants) > 10_000:
+                self._grants.clear()
+            self._grants[key] = view
+        return view
 
     # -- the request ------------------------------------------------------------------------
 
@@ -182,9 +222,8 @@ class Reader:
         rows = [r for r in rows if r.category in cats]
 
         # the chain, at the latest confirmed block
-        block = max(0, gw.chain.head() - self.confirmations)
-        block_ts = int(gw.chain.w3.eth.get_block(block)["timestamp"])
-        grant = self._grant(grant_id, block) if grant_id is not None else None
+        block, block_ts = self.confirmed_block()
+        grant = self.grant_at(grant_id, block) if grant_id is not None else None
         today = datetime.datetime.fromtimestamp(now, CHINA).date()
         query = ReadQuery(requester, purpose.code, frozenset(cats))
         decisions: list[tuple[Record, Decision, dict[str, Any]]] = []

@@ -147,6 +147,7 @@ def _running(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
         registrar=deployer,
         clock=lambda: chain_clock(chain),
     )
+    runtime.reader.block_cache_seconds = 0  # tests mine and read in the same instant
     port = free_port()
     server = _Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

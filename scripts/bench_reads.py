@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Consent-gated read latency and throughput over HTTP, and `audit verify` time, against a
+real `creditchain serve --dev` process (local anvil, SQLite) — with the bare cost of one
+durable SQLite commit measured in the same run as the baseline.
+
+    python scripts/bench_reads.py [--readers 50] [--reads 2000] [--audit-entries 1000000] [--json]
+
+Every read is a signed ReadRequest checked against a statutory grant on chain, decided, and
+appended durably to the access log before the answer leaves. Bars (issue 4): p99 <= 50 ms at
+50 concurrent readers; 10^6 access-log entries verified in <= 30 s. Exits 1 when a bar is
+missed. The `audit verify` phase fills the access log with synthetic entries written straight
+into the gateway's database (signing 10^6 real reads would measure the clients, not the audit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from gateway._audit import chain_checkpoints, verify_log
+from gateway._devnet import load_consortium
+from gateway.client import DepartmentClient, ReaderClient
+from gateway.domain.canonical import canonicalize
+from gateway.domain.catalog import load_catalog
+from gateway.domain.identifiers import make_uscc
+from gateway.domain.policy import purpose_id
+from gateway.domain.records import log_id
+from gateway.store import DbLog, make_engine, session_scope
+from node import Deployment, GrantBasis, GrantParams, connect, free_port
+from tests.samples import sample_fields
+
+CLI = str(Path(sys.executable).parent / "creditchain")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def durable_commit_baseline(n: int = 300) -> float:
+    """Median seconds of one INSERT + COMMIT with WAL and synchronous=FULL (1 KiB row)."""
+    with tempfile.TemporaryDirectory() as d:
+        db = sqlite3.connect(Path(d) / "b.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t (v) VALUES (?)", (os.urandom(1024),))
+            db.execute("COMMIT")
+            times.append(time.perf_counter() - t)
+        db.close()
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readers", type=int, default=50)
+    parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--subjects", type=int, default=200)
+    parser.add_argument("--audit-entries", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="bench-reads-"))
+    port, chain_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = subprocess.Popen(
+        [
+            CLI,
+            "serve",
+            "--dev",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--chain-port",
+            str(chain_port),
+            "--max-merge-delay",
+            "20",
+            "--anchor-every",
+            "50000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(data / "serve.log", "wb"),  # noqa: SIM115 - lives as long as the server
+    )
+    result: dict[str, object] = {}
+    try:
+        http = httpx.Client(timeout=60)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if http.get(f"{url}/v1/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the gateway did not start; see " + str(data / "serve.log"))
+            time.sleep(0.2)
+        orgs = load_consortium(data)
+        deployment = Deployment.load(data / "chain" / "deployment.json")
+        chain = connect(f"http://127.0.0.1:{chain_port}")
+        catalog = load_catalog()
+
+        # records for the subjects, and one statutory grant to the bank
+        tax = orgs["tax"]
+        dept = DepartmentClient(
+            url,
+            tax.account(),
+            bytes.fromhex(tax.org_id[2:]),
+            chain_id=deployment.chain_id,
+            membership=deployment.address("Membership"),
+            http=http,
+        )
+        subjects = [
+            {"kind": "uscc", "id": make_uscc(f"91610800MA{i:07d}")} for i in range(args.subjects)
+        ]
+        for start in range(0, len(subjects), 100):
+            dept.submit(
+                [
+                    {
+                        "catalog": catalog.version,
+                        "category": "tax_credit_rating",
+                        "org": tax.org_id,
+                        "subject": s,
+                        "fields": sample_fields("tax_credit_rating"),
+                    }
+                    for s in subjects[start : start + 100]
+                ]
+            )
+        now = int(time.time())
+        params = GrantParams(
+            subject=b"\x00" * 32,
+            grantee=bytes.fromhex(orgs["bank"].org_id[2:]),
+            purpose=purpose_id("loan_approval"),
+            categories=catalog.category_mask(["tax_credit_rating"]),
+            valid_from=now - 86_400,
+            valid_until=now + 30 * 86_400,
+            basis=GrantBasis.STATUTORY,
+            evidence_hash=os.urandom(32),
+        )
+        nonce = os.urandom(32)
+        deployment.grants(chain).create_grant(orgs["credit-office"].account(), params, nonce)
+        grant_id = params.grant_id(nonce)
+        time.sleep(1.0)
+
+        bank = orgs["bank"]
+        rc = ReaderClient(
+            url,
+            bank.account(),
+            bytes.fromhex(bank.org_id[2:]),
+            chain_id=deployment.chain_id,
+            membership=deployment.address("Membership"),
+        )
+        mask = catalog.category_mask(["tax_credit_rating"])
+        bodies = [
+            rc.build(
+                purpose="loan_approval",
+                categories=["tax_credit_rating"],
+                category_mask=mask,
+                subject=subjects[i % len(subjects)],
+                grant_id=grant_id,
+            )
+            for i in range(args.reads)
+        ]
+        baseline = durable_commit_baseline()
+
+        local = threading.local()
+
+        def one(body: dict[str, object]) -> tuple[float, int]:
+            client = getattr(local, "client", None)
+            if client is None:
+                client = local.client = httpx.Client(timeout=60)
+            t = time.perf_counter()
+            status = client.post(f"{url}/v1/reads", json=body).status_code
+            return time.perf_counter() - t, status
+
+        one(bodies.pop())  # warm up
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.readers) as pool:
+            outcomes = list(pool.map(one, bodies))
+        wall = time.perf_counter() - started
+        latencies = [t for t, _ in outcomes]
+        statuses = {s: sum(1 for _, x in outcomes if x == s) for s in {x for _, x in outcomes}}
+        result["reads"] = {
+            "readers": args.readers,
+            "requests": len(outcomes),
+            "statuses": statuses,
+            "p50_ms": round(pct(latencies, 0.5) * 1000, 2),
+            "p99_ms": round(pct(latencies, 0.99) * 1000, 2),
+            "throughput_per_s": round(len(outcomes) / wall, 1),
+            "durable_commit_ms": round(baseline * 1000, 3),
+            "p50_over_commit": round(pct(latencies, 0.5) / baseline, 1),
+        }
+
+        # audit verify over a large access log
+        if args.audit_entries:
+            engine = make_engine(f"sqlite:///{data / 'gateway.db'}")
+            with session_scope(engine, read_only=True) as s:
+                have = DbLog(s, "access").size()
+            template = json.loads(
+                http.get(f"{url}/v1/logs/access/entries", params={"start": 0, "end": 1}).json()[
+                    "entries"
+                ][0]
+            )
+            t_fill = time.perf_counter()
+            while have < args.audit_entries:
+                n = min(10_000, args.audit_entries - have)
+                batch = [
+                    canonicalize(
+                        {
+                            **template,
+                            "decided_at": template["decided_at"] + have + k,
+                            "synthetic": have + k,
+                        }
+                    )
+                    for k in range(n)
+                ]
+                with session_scope(engine) as s:
+                    DbLog(s, "access").append(batch)
+                have += n
+            fill_s = time.perf_counter() - t_fill
+            gateway_org = bytes.fromhex(http.get(f"{url}/v1/health").json()["gateway"][2:])
+            client = deployment.checkpoint_log(chain)
+            lid = log_id(gateway_org, "access")
+            deadline = time.monotonic() + 600
+            while True:
+                cp = client.latest(lid)
+                if cp is not None and cp.size >= have:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit("the access log was not anchored in time")
+                time.sleep(1)
+            t = time.perf_counter()
+            report = verify_log(http, url, "access", chain_checkpoints(client, lid))
+            verify_s = time.perf_counter() - t
+            result["audit_verify"] = {
+                "entries": report.entries,
+                "checkpoints": report.checkpoints,
+                "ok": report.ok,
+                "seconds": round(verify_s, 2),
+                "fill_seconds": round(fill_s, 1),
+            }
+    finally:
+        serve.terminate()
+        try:
+            serve.wait(30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+
+    reads = result["reads"]
+    assert isinstance(reads, dict)
+    ok = reads["p99_ms"] <= 50 and set(reads["statuses"]) == {200}
+    audit = result.get("audit_verify")
+    if isinstance(audit, dict):
+        ok = ok and audit["ok"] and audit["seconds"] <= 30
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"reads: {reads['requests']} signed reads, {reads['readers']} concurrent readers, "
+            f"statuses {reads['statuses']}"
+        )
+        print(f"  latency p50 {reads['p50_ms']} ms, p99 {reads['p99_ms']} ms (bar: p99 <= 50 ms)")
+        print(f"  throughput {reads['throughput_per_s']} reads/s")
+        print(
+            f"  one durable SQLite commit (WAL, synchronous=FULL): {reads['durable_commit_ms']} "
+            f"ms median; read p50 = {reads['p50_over_commit']}x that"
+        )
+        if isinstance(audit, dict):
+            print(
+                f"audit verify: {audit['entries']:,} access-log entries, {audit['checkpoints']} "
+                f"checkpoints, ok={audit['ok']}, {audit['seconds']} s (bar: <= 30 s); "
+                f"filled in {audit['fill_seconds']} s"
+            )
+        print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
