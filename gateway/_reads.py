@@ -36,7 +36,7 @@ from gateway.domain.policy import (
     purpose_id,
 )
 from gateway.domain.records import hex0x, make_receipt, parse_hex
-from gateway.domain.signing import recover_typed
+from gateway.domain.signing import fast_recover_typed
 from gateway.errors import (
     Forbidden,
     InvalidJson,
@@ -195,7 +195,7 @@ class Reader:
             "signedAt": signed_at,
             "nonce": nonce,
         }
-        signer = recover_typed(gw.domain, "ReadRequest", message, signature)
+        signer = fast_recover_typed(gw.domain, "ReadRequest", message, signature)
         gw._check_signer(requester, signer, signed_at)
 
         # candidates
@@ -489,7 +489,7 @@ class Reader:
         if type(signed_at) is not int or signed_at < 0:
             raise MalformedRequest("signed_at must be a non-negative integer")
         gw._check_window(signed_at)
-        signer = recover_typed(
+        signer = fast_recover_typed(
             gw.domain,
             "SubjectQuery",
             {"subjectDigest": subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
@@ -520,7 +520,7 @@ class Reader:
         if set(query) - allowed_filters:
             raise MalformedRequest(f"query filters are {sorted(allowed_filters)}", pointer="/query")
         gw._check_window(signed_at)
-        signer = recover_typed(
+        signer = fast_recover_typed(
             gw.domain,
             "AuditQuery",
             {

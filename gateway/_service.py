@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -45,7 +46,12 @@ from gateway.domain.records import (
     parse_hex,
     parse_submission,
 )
-from gateway.domain.signing import SigningDomain, recover_typed, signing_domain, typed_signer
+from gateway.domain.signing import (
+    SigningDomain,
+    fast_recover_typed,
+    fast_typed_signer,
+    signing_domain,
+)
 from gateway.errors import (
     BatchTooLarge,
     CategoryNotAllowed,
@@ -127,6 +133,7 @@ class _Prepared:
     entry: dict[str, Any]
     entry_bytes: bytes
     dedup_key: bytes
+    canonical: bytes
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,7 @@ class Gateway:
         )
         self.log_ids = {name: log_id(gateway_org, name) for name in LOG_NAMES}
         self.members = MemberCache(deployment.membership(chain), org_cache_seconds)
-        self._sign_receipt = typed_signer(secrets.signer.key, self.domain)
+        self._sign_receipt = fast_typed_signer(secrets.signer.key, self.domain)
         self._dedup_secret = hmac.new(
             secrets.pepper, b"creditchain/dedup/v1", hashlib.sha256
         ).digest()
@@ -254,7 +261,8 @@ class Gateway:
         return org
 
     def _authorize(self, sub: Submission) -> None:
-        org = self._check_signer(sub.org, sub.signer(self.domain), sub.signed_at)
+        signer = fast_recover_typed(self.domain, sub.type, sub.message(), sub.signature)
+        org = self._check_signer(sub.org, signer, sub.signed_at)
         for i, r in enumerate(sub.records):
             category = self.catalog.category(r.record.category)
             if not category.may_submit(org.kind):
@@ -274,9 +282,8 @@ class Gateway:
                 signature=sig,
                 received_at=now,
             )
-            prepared.append(
-                _Prepared(r, entry, leaf_bytes(entry), self._dedup_key(r.record.canonical()))
-            )
+            canon = r.record.canonical()
+            prepared.append(_Prepared(r, entry, leaf_bytes(entry), self._dedup_key(canon), canon))
         kek = self.secrets.active_kek
         log_id_ = self.log_ids["records"]
         try:
@@ -322,7 +329,10 @@ class Gateway:
                         gateway=self.gateway_org,
                         sign=self._sign_receipt,
                     ).to_json()
-                    plaintext = canonicalize({"record": r.record.to_json(), "salt": r.salt.hex()})
+                    # JCS of {"record": …, "salt": …}: members in that order, record canonical
+                    plaintext = (
+                        b'{"record":' + p.canonical + b',"salt":"' + r.salt.hex().encode() + b'"}'
+                    )
                     envelope = seal(
                         plaintext,
                         aad_record_id=leaf,
@@ -332,23 +342,25 @@ class Gateway:
                     )
                     receipt_json = json.dumps(receipt, sort_keys=True)
                     rows.append(
-                        Record(
-                            record_id=leaf.hex(),
-                            log_index=index,
-                            org_id=hex0x(sub.org),
-                            category=r.record.category,
-                            subject_commitment=p.entry["subject"],
-                            commitment=r.commitment.hex(),
-                            dedup_key=key,
-                            envelope=envelope.to_bytes(),
-                            kek_id=kek.kek_id,
-                            received_at=now,
-                            receipt=receipt_json,
-                            submission_id=submission_id,
-                        )
+                        {
+                            "record_id": leaf.hex(),
+                            "log_index": index,
+                            "org_id": hex0x(sub.org),
+                            "category": r.record.category,
+                            "subject_commitment": p.entry["subject"],
+                            "commitment": r.commitment.hex(),
+                            "dedup_key": key,
+                            "envelope": envelope.to_bytes(),
+                            "kek_id": kek.kek_id,
+                            "status": "active",
+                            "received_at": now,
+                            "receipt": receipt_json,
+                            "submission_id": submission_id,
+                        }
                     )
                     receipts[key] = receipt_json
-                s.add_all(rows)
+                if rows:
+                    s.execute(sa_insert(Record.__table__), rows)  # type: ignore[attr-defined]  # Core bulk insert
         except IntegrityError:
             # A concurrent request with the same nonce (or the same record) won the race.
             known = self._known_submission(sub, digest)
@@ -505,7 +517,7 @@ class Gateway:
             raise MalformedRequest("signed_at must be a non-negative integer", pointer="/signed_at")
         row = self._record_row(record_id)
         self._check_window(signed_at)
-        signer = recover_typed(
+        signer = fast_recover_typed(
             self.domain,
             "ProofRequest",
             {

@@ -31,7 +31,12 @@ from gateway.domain.records import (
     commitment,
     hex0x,
 )
-from gateway.domain.signing import SigningDomain, TypedSigner, signing_domain, typed_signer
+from gateway.domain.signing import (
+    SigningDomain,
+    TypedSigner,
+    fast_typed_signer,
+    signing_domain,
+)
 
 __all__ = ["PROBLEM_JSON", "ClientError", "DepartmentClient", "build_submission"]
 
@@ -152,7 +157,7 @@ class DepartmentClient:
         self.account = account
         self.org_id = org_id
         self.domain: SigningDomain = signing_domain(chain_id, membership)
-        self._sign = typed_signer(account, self.domain)
+        self._sign = fast_typed_signer(account, self.domain)
         self._http = http if http is not None else httpx.Client(timeout=30.0)
         self._owns_http = http is None
         self._clock = clock

@@ -69,9 +69,52 @@ def canonicalize(obj: object) -> bytes:
         CanonicalizationError: ``obj`` is outside the I-JSON domain (see module docstring);
             the message names the offending location as a JSON Pointer.
     """
+    if _fast_ok(obj, 0):
+        try:
+            return _FAST.encode(obj).encode("utf-8")
+        except UnicodeEncodeError:  # a surrogate: let the full writer name it
+            pass
     out: list[str] = []
     _write(obj, out, (), 0)
     return "".join(out).encode("utf-8")
+
+
+_FAST: Final = json.JSONEncoder(
+    ensure_ascii=False,
+    separators=(",", ":"),
+    sort_keys=True,
+    allow_nan=False,
+    check_circular=False,
+)
+_BMP_LOW: Final = "\ud800"
+
+
+def _fast_ok(obj: object, depth: int) -> bool:
+    """True when ``json`` (C encoder, sorted keys, no ASCII escaping) writes exactly the JCS
+    bytes: exact dict/list/tuple/str/int/float/bool/None types, keys below U+D800 (code
+    point order = UTF-16 order), safe integers, non-integral floats in [1e-4, 1e16) (where
+    repr() and ECMAScript agree), depth below MAX_DEPTH."""
+    t = type(obj)
+    if t is str or obj is None or t is bool:
+        return True
+    if t is int:
+        return -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER  # type: ignore[operator]
+    if t is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        for key, value in obj.items():  # type: ignore[attr-defined]
+            if type(key) is not str or (key and max(key) >= _BMP_LOW):
+                return False
+            if not _fast_ok(value, depth + 1):
+                return False
+        return True
+    if t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            return False
+        return all(_fast_ok(v, depth + 1) for v in obj)  # type: ignore[attr-defined]
+    if t is float:
+        return 1e-4 <= abs(obj) < 1e16 and not obj.is_integer()  # type: ignore[arg-type,attr-defined]
+    return False
 
 
 def parse_json(text: str | bytes) -> object:
