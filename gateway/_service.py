@@ -87,6 +87,15 @@ class OrgInfo:
     valid_from: int
 
 
+def request_digest(sub: Submission) -> bytes:
+    """What identifies a submission for replay and idempotency: its signature and its records'
+    commitments (each binds a record and its salt), in order — without re-serialising the body."""
+    h = hashlib.sha256(sub.type.encode() + b"\x00" + sub.signature)
+    for c in sub.commitments:
+        h.update(c)
+    return h.digest()
+
+
 class MemberCache:
     """Membership answers from the chain, reused for ``ttl`` seconds (hot path: one lookup per
     submission, not per record)."""
@@ -200,7 +209,7 @@ class Gateway:
             )
         sub = parse_submission(doc, self.catalog, max_records=self.max_batch)
         now = self._check_window(sub.signed_at)
-        digest = hashlib.sha256(canonicalize(doc)).digest()
+        digest = request_digest(sub)
         known = self._known_submission(sub, digest)
         if known is not None:
             return SubmitResult(known, created=False)
