@@ -22,10 +22,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from gateway._service import Gateway
+from gateway._service import Gateway, parse_body
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
-from gateway.domain.errors import CanonicalizationError
 from gateway.domain.identifiers import SubjectId, parse_subject_id, subject_commitment
 from gateway.domain.policy import (
     Decision,
@@ -35,11 +34,10 @@ from gateway.domain.policy import (
     decide,
     purpose_id,
 )
-from gateway.domain.records import hex0x, make_receipt, parse_hex
+from gateway.domain.records import hex0x, parse_hex
 from gateway.domain.signing import fast_recover_typed
 from gateway.errors import (
     Forbidden,
-    InvalidJson,
     MalformedRequest,
     RecordNotFound,
     ReplayedRequest,
@@ -83,10 +81,7 @@ def subject_digest(salt: bytes, subject: SubjectId) -> bytes:
 
 
 def _strict(body: bytes) -> dict[str, Any]:
-    try:
-        doc = parse_json(body)
-    except (CanonicalizationError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+    doc = parse_body(body)
     if not isinstance(doc, dict):
         raise MalformedRequest("a read request is a JSON object")
     return doc
@@ -328,15 +323,7 @@ class Reader:
                 f"nonce {hex0x(nonce)} of org {hex0x(requester)} was used before"
             ) from None
         # durable: only now does anything leave
-        receipt = make_receipt(
-            log_id=gw.log_ids["access"],
-            index=index,
-            leaf_hash=leaf,
-            received_at=now,
-            anchor_by=now + gw.max_merge_delay,
-            gateway=gw.gateway_org,
-            sign=gw._sign_receipt,
-        ).to_json()
+        receipt = gw.sign_receipt("access", index, leaf, now)
         if overall == "deny":
             raise AccessDenied(
                 f"no record released: {first_reason}",

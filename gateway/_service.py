@@ -87,6 +87,14 @@ class OrgInfo:
     valid_from: int
 
 
+def parse_body(body: bytes) -> object:
+    """A request body as strict JSON (no duplicate keys, no NaN) or InvalidJson."""
+    try:
+        return parse_json(body)
+    except (CanonicalizationError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+
+
 def request_digest(sub: Submission) -> bytes:
     """What identifies a submission for replay and idempotency: its signature and its records'
     commitments (each binds a record and its salt), in order — without re-serialising the body."""
@@ -195,10 +203,7 @@ class Gateway:
     # -- submission -------------------------------------------------------------------------
 
     def submit(self, body: bytes) -> SubmitResult:
-        try:
-            doc = parse_json(body)
-        except (CanonicalizationError, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+        doc = parse_body(body)
         if (
             isinstance(doc, dict)
             and isinstance(doc.get("records"), list)
@@ -215,6 +220,18 @@ class Gateway:
             return SubmitResult(known, created=False)
         self._authorize(sub)
         return self._store(sub, digest, now)
+
+    def sign_receipt(self, log: str, index: int, leaf: bytes, now: int) -> dict[str, Any]:
+        """The gateway's signed promise (docs/formats.md §6) for leaf ``index`` of ``log``."""
+        return make_receipt(
+            log_id=self.log_ids[log],
+            index=index,
+            leaf_hash=leaf,
+            received_at=now,
+            anchor_by=now + self.max_merge_delay,
+            gateway=self.gateway_org,
+            sign=self._sign_receipt,
+        ).to_json()
 
     def _check_window(self, signed_at: int) -> int:
         now = int(self.clock())
@@ -294,7 +311,6 @@ class Gateway:
             canon = r.record.canonical()
             prepared.append(_Prepared(r, entry, leaf_bytes(entry), self._dedup_key(canon), canon))
         kek = self.secrets.active_kek
-        log_id_ = self.log_ids["records"]
         try:
             with session_scope(self.engine) as s:
                 row = SubmissionRow(
@@ -329,15 +345,7 @@ class Gateway:
                 for p, index in zip(fresh, indices, strict=True):
                     r, key = p.item, p.dedup_key
                     leaf = hashlib.sha256(b"\x00" + p.entry_bytes).digest()
-                    receipt = make_receipt(
-                        log_id=log_id_,
-                        index=index,
-                        leaf_hash=leaf,
-                        received_at=now,
-                        anchor_by=now + self.max_merge_delay,
-                        gateway=self.gateway_org,
-                        sign=self._sign_receipt,
-                    ).to_json()
+                    receipt = self.sign_receipt("records", index, leaf, now)
                     # JCS of {"record": …, "salt": …}: members in that order, record canonical
                     plaintext = (
                         b'{"record":' + p.canonical + b',"salt":"' + r.salt.hex().encode() + b'"}'
@@ -512,10 +520,7 @@ class Gateway:
     def opened_proof(self, record_id: str, body: bytes) -> dict[str, Any]:
         """The full bundle (record and salt included) for its submitting department, on a
         signed ``ProofRequest`` (docs/formats.md §7): replay-protected like a submission."""
-        try:
-            doc = parse_json(body)
-        except (CanonicalizationError, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+        doc = parse_body(body)
         if not isinstance(doc, dict) or set(doc) != {"org", "signed_at", "nonce", "value"}:
             raise MalformedRequest('a proof request is {"org", "signed_at", "nonce", "value"}')
         org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
@@ -569,10 +574,7 @@ class Gateway:
     def verify(self, body: bytes) -> dict[str, Any]:
         """Verify a proof bundle against this gateway's chain and trusted manifest — the same
         checks `creditchain verify` runs offline."""
-        try:
-            doc = parse_json(body)
-        except (CanonicalizationError, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+        doc = parse_body(body)
         result = verify_bundle(
             doc,
             NodeChainView(self.chain, self.deployment),

@@ -14,6 +14,7 @@ from gateway._service import Gateway
 from gateway.api import _problems
 from gateway.api._schemas import (
     AUDIT_QUERY_SCHEMA,
+    PROBLEM_SCHEMA,
     PROOF_REQUEST_SCHEMA,
     READ_REQUEST_SCHEMA,
     SUBJECT_QUERY_SCHEMA,
@@ -24,6 +25,49 @@ RecordId = Annotated[
     str, Path(pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="hex leaf hash of the record")
 ]
 LogName = Annotated[str, Path(pattern=r"^(records|access)$")]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {_problems.MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+    }
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    "4XX": _problem("the request was refused: an RFC 9457 problem"),
+    "5XX": _problem("the gateway or the chain failed: an RFC 9457 problem"),
+}
+"""Every operation's error answers (declared for all routes; this also replaces FastAPI's
+default ``application/json`` 422, which the problem handlers never send)."""
+
+
+def _link(path: str, method: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation ``method path``, its parameters taken from here."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {"operationRef": f"#/paths/{pointer}/{method}", "parameters": parameters}
+
+
+_FIRST_RECEIPT = "$response.body#/receipts/0/leaf_hash"
+_RECEIPT_LINKS = {
+    "receipt": _link("/v1/records/{record_id}/receipt", "get", record_id=_FIRST_RECEIPT),
+    "proof": _link("/v1/records/{record_id}/proof", "get", record_id=_FIRST_RECEIPT),
+    "opened_proof": _link("/v1/records/{record_id}/proof", "post", record_id=_FIRST_RECEIPT),
+}
+_LOG_LINKS = {
+    "inclusion": _link(
+        "/v1/logs/{log}/inclusion", "get", log="$request.path.log", size="$response.body#/size"
+    ),
+    "consistency": _link(
+        "/v1/logs/{log}/consistency",
+        "get",
+        log="$request.path.log",
+        second="$response.body#/size",
+    ),
+    "entries": _link(
+        "/v1/logs/{log}/entries", "get", log="$request.path.log", end="$response.body#/size"
+    ),
+}
 
 
 class BodyLimit:
@@ -66,6 +110,7 @@ def create_app(
         version="1",
         description="Blockchain-witnessed, consent-gated sharing of public credit records. "
         "Wire formats: docs/formats.md. Errors are RFC 9457 problem details.",
+        responses=PROBLEMS,
     )
     _problems.install(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
@@ -90,8 +135,14 @@ def create_app(
             }
         },
         responses={
-            200: {"description": "every record was known already (idempotent)"},
-            201: {"description": "accepted; one signed receipt per record"},
+            200: {
+                "description": "every record was known already (idempotent)",
+                "links": _RECEIPT_LINKS,
+            },
+            201: {
+                "description": "accepted; one signed receipt per record",
+                "links": _RECEIPT_LINKS,
+            },
         },
     )
     async def submit(request: Request) -> JSONResponse:
@@ -145,7 +196,7 @@ def create_app(
         },
         responses={
             200: {"description": "valid: the checks passed, the record's status"},
-            422: {"description": "invalid: the failing check is named"},
+            422: _problem("invalid: the failing check is named (``check``)"),
         },
     )
     async def verify(request: Request) -> dict[str, Any]:
@@ -154,7 +205,11 @@ def create_app(
     if reader is not None:
         _read_routes(app, reader)
 
-    @app.get("/v1/logs/{log}/checkpoint", tags=["logs"])
+    @app.get(
+        "/v1/logs/{log}/checkpoint",
+        tags=["logs"],
+        responses={200: {"description": "the log's size and root", "links": _LOG_LINKS}},
+    )
     def checkpoint(log: LogName) -> dict[str, Any]:
         return gateway.checkpoint(log)
 
@@ -196,7 +251,7 @@ def _read_routes(app: FastAPI, reader: Reader) -> None:
         openapi_extra=_body(READ_REQUEST_SCHEMA),
         responses={
             200: {"description": "released fields, with the signed access receipt"},
-            403: {"description": "denied, with the reason and the access receipt"},
+            403: _problem("denied, with the reason and the access receipt"),
         },
     )
     async def read(request: Request) -> dict[str, Any]:

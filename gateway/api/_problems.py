@@ -8,12 +8,14 @@ message, no stack trace leaves the gateway.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from gateway import errors as g
 from gateway import verify as v
@@ -60,13 +62,19 @@ _TABLE: list[tuple[type[Exception], int, str]] = [
 
 
 def problem(
-    status: int, code: str, title: str, detail: str | None = None, **extra: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def to_problem(exc: Exception) -> JSONResponse:
@@ -82,6 +90,18 @@ def to_problem(exc: Exception) -> JSONResponse:
             return problem(status, code, title, detail, **extra)
     log.exception("unexpected error", exc_info=exc)
     return problem(500, "internal-error", "Internal error")
+
+
+def _allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405 (RFC 9110 §15.5.6): the methods of *every* route of the
+    path — Starlette names only the first route's, and GET and POST of a path are two routes."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -101,10 +121,13 @@ def install(app: FastAPI) -> None:
             422, "invalid-parameter", "Invalid parameter", f"{where}: {first.get('msg', 'invalid')}"
         )
 
-    async def http(_: Request, exc: Exception) -> JSONResponse:
+    async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, slug, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return problem(exc.status_code, slug, str(exc.detail), headers=headers)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         return to_problem(exc)

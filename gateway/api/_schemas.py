@@ -146,3 +146,20 @@ AUDIT_QUERY_SCHEMA: dict[str, Any] = {
         "signature": _SIG,
     },
 }
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; ``type`` is stable per error (docs/formats.md §4). "
+    "Some problems carry more members (``pointer``, ``check``, ``reason``, ``access_receipt``).",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "pattern": "^https://creditchain\\.example/problems/[a-z0-9-]+$",
+        },
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "pointer": {"type": "string"},
+    },
+}

@@ -12,19 +12,12 @@ from typing import Annotated, Any
 import typer
 
 import node
+from gateway._config import default_data_dir
 from gateway.cli._output import command, emit_json, fail
 
 chain_app = typer.Typer(
     help="Run a local chain, deploy the contracts, show status.", no_args_is_help=True
 )
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("CREDITCHAIN_DATA_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "creditchain"
 
 
 DataDir = Annotated[

@@ -19,7 +19,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from gateway.cli._chain import DataDir, JsonFlag, default_data_dir
+from gateway._config import default_data_dir
+from gateway.cli._chain import DataDir, JsonFlag
 from gateway.cli._output import EXIT_FAILURE, EXIT_USAGE, command, emit_json, fail
 from gateway.domain.canonical import parse_json
 from gateway.domain.errors import CanonicalizationError
