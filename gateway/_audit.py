@@ -23,6 +23,7 @@ from gateway.domain.merkle import MemoryTree, leaf_hash, verify_consistency, ver
 from node import Checkpoint, CheckpointLogClient
 
 PAGE = 10_000
+"""Entries per request; the gateway serves at most gateway.store.MAX_ENTRIES_PER_READ."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def verify_log(
     checkpoints: list[Checkpoint],
     *,
     progress: Callable[[int], None] | None = None,
+    page: int = PAGE,
 ) -> AuditReport:
     report = AuditReport(log=log, checkpoints=len(checkpoints))
     where = f"{log} log"
@@ -92,7 +94,7 @@ def verify_log(
     tree = MemoryTree()
     start = 0
     while start < served_size:
-        end = min(start + PAGE, served_size)
+        end = min(start + page, served_size)
         r = http.get(f"{base_url}/v1/logs/{log}/entries", params={"start": start, "end": end})
         if r.status_code != 200:
             detail = (

@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from gateway._service import Gateway, parse_body
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
+from gateway.domain.errors import InvalidIdentifier
 from gateway.domain.identifiers import SubjectId, parse_subject_id, subject_commitment
 from gateway.domain.policy import (
     Decision,
@@ -78,6 +79,19 @@ class ReadOutcome:
 def subject_digest(salt: bytes, subject: SubjectId) -> bytes:
     """What a read request signs instead of an identifier: SHA-256(salt ‖ kind ‖ ":" ‖ id)."""
     return hashlib.sha256(salt + subject.commitment_input()).digest()
+
+
+def _subject(raw: object, pointer: str) -> SubjectId:
+    """A request's ``{"kind", "id"}`` subject: a known kind and a string id (never inferred
+    from a missing kind nor stringified from a number)."""
+    if not isinstance(raw, dict) or set(raw) != {"kind", "id"}:
+        raise MalformedRequest('subject is {"kind", "id"}', pointer=pointer)
+    kind, value = raw["kind"], raw["id"]
+    if kind not in ("uscc", "resident_id"):
+        raise InvalidIdentifier(f"unknown subject kind {kind!r}", check="kind")
+    if not isinstance(value, str):
+        raise MalformedRequest("the subject id is a string", pointer=pointer + "/id")
+    return parse_subject_id(value, kind=kind)
 
 
 def _strict(body: bytes) -> dict[str, Any]:
@@ -169,10 +183,7 @@ class Reader:
         subject: SubjectId | None = None
         digest = b"\x00" * 32
         if doc["subject"] is not None:
-            raw = doc["subject"]
-            if not isinstance(raw, dict) or set(raw) != {"kind", "id"}:
-                raise MalformedRequest('subject is {"kind", "id"}', pointer="/subject")
-            subject = parse_subject_id(str(raw["id"]), kind=raw["kind"])
+            subject = _subject(doc["subject"], "/subject")
             salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
             digest = subject_digest(salt, subject)
         elif doc["subject_salt"] is not None:
@@ -465,10 +476,7 @@ class Reader:
             raise MalformedRequest(
                 'a subject query is {"subject", "subject_salt", "signed_at", "nonce", "signature"}'
             )
-        raw = doc["subject"]
-        if not isinstance(raw, dict) or set(raw) != {"kind", "id"}:
-            raise MalformedRequest('subject is {"kind", "id"}', pointer="/subject")
-        subject = parse_subject_id(str(raw["id"]), kind=raw["kind"])
+        subject = _subject(doc["subject"], "/subject")
         salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
         nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
         signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
@@ -523,11 +531,8 @@ class Reader:
             raise Forbidden(f"a {org.kind} is not an auditor")
         subject = None
         if query.get("subject") is not None:
-            raw = query["subject"]
-            if not isinstance(raw, dict):
-                raise MalformedRequest('subject is {"kind", "id"}', pointer="/query/subject")
             subject = subject_commitment(
-                gw.secrets.pepper, parse_subject_id(str(raw.get("id")), kind=raw.get("kind"))
+                gw.secrets.pepper, _subject(query["subject"], "/query/subject")
             )
         for key in ("since", "until"):
             if query.get(key) is not None and type(query[key]) is not int:

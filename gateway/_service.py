@@ -67,7 +67,7 @@ from gateway.errors import (
     StaleRequest,
     UnknownOrg,
 )
-from gateway.store import DbLog, LogEntry, Record, session_scope
+from gateway.store import MAX_ENTRIES_PER_READ, DbLog, LogEntry, Record, session_scope
 from gateway.store import Submission as SubmissionRow
 from gateway.verify import NodeChainView, trust_root_from, verify_bundle
 from node import Chain, ContractRevert, Deployment, MembershipClient, OrgKind
@@ -431,9 +431,10 @@ class Gateway:
         with session_scope(self.engine, read_only=True) as s:
             db = DbLog(s, name)
             size = db.size() if db.exists() else 0
-            if not 0 <= start < end <= size or end - start > 1000:
+            if not 0 <= start < end <= size or end - start > MAX_ENTRIES_PER_READ:
                 raise LogOutOfRange(
-                    f"need 0 <= start < end <= {size} and at most 1000 entries per request"
+                    f"need 0 <= start < end <= {size} and at most {MAX_ENTRIES_PER_READ} "
+                    "entries per request"
                 )
             got = db.entries(start, end)
         return {"log": name, "start": start, "entries": [e.decode("utf-8") for e in got]}

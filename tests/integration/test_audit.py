@@ -41,7 +41,7 @@ def _audit(env: Env) -> list[str]:
     cps = chain_checkpoints(
         env.runtime.deployment.checkpoint_log(env.chain), env.runtime.gateway.log_ids["access"]
     )
-    report = verify_log(env.http, env.url, "access", cps)
+    report = verify_log(env.http, env.url, "access", cps, page=4)  # several pages
     assert report.checkpoints == 2
     return [str(f) for f in report.findings]
 
@@ -157,9 +157,9 @@ def test_audit_verify_passes_and_names_every_tampering(env: Env) -> None:
 
     cases: dict[str, tuple[Callable[[sa.Connection], None], str]] = {
         # an honest gateway notices a row that no longer matches its stored hashes
-        "edited row": (edit, "unavailable: access log[0:9]: "),
-        "reordered rows": (reorder, "unavailable: access log[0:9]: "),
-        "deleted row": (delete, "unavailable: access log[0:9]: "),
+        "edited row": (edit, "unavailable: access log[0:4]: "),
+        "reordered rows": (reorder, "unavailable: access log[0:4]: "),
+        "deleted row": (delete, "unavailable: access log[4:8]: "),
         # a thorough insider rewrites the hashes too: only the chain can tell
         "edited row, every hash rewritten": (rewrite, "mismatch: access log@6: "),
         "withheld newest entries": (
