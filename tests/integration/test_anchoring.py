@@ -16,7 +16,7 @@ from gateway._runtime import build
 from gateway.errors import ChainDisagrees
 from gateway.store import Anchor, DbLog, session_scope
 from node import AnvilNode, deploy_all
-from tests.integration.conftest import Env
+from tests.integration.conftest import Env, chain_clock
 
 
 def _anchor_events(env_or_chain: object, log_client: object, log_id: bytes) -> list[int]:
@@ -165,7 +165,14 @@ def test_reorg_on_anvil_reanchors(
     settings = Settings(
         data_dir=tmp_path / "gw", dev=True, anchor=AnchorPolicy(confirmations=confirmations)
     )
-    rt = build(settings, chain=chain, deployment=deployment, registrar=deployer)
+    # the session's anvil may have been moved forward in time by earlier tests: follow it
+    rt = build(
+        settings,
+        chain=chain,
+        deployment=deployment,
+        registrar=deployer,
+        clock=lambda: chain_clock(chain),
+    )
     try:
         from gateway.client import DepartmentClient
         from tests.integration.conftest import Env as _Env
@@ -178,6 +185,7 @@ def test_reorg_on_anvil_reanchors(
             bytes.fromhex(org.org_id[2:]),
             chain_id=chain.chain_id,
             membership=deployment.address("Membership"),
+            clock=lambda: chain_clock(chain),
         )
         body = client.build([env.record("tax") for _ in range(3)])
         rt.gateway.submit(__import__("json").dumps(body).encode())
