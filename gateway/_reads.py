@@ -514,6 +514,7 @@ class Reader:
         allowed_filters = {"subject", "requester", "record", "since", "until"}
         if set(query) - allowed_filters:
             raise MalformedRequest(f"query filters are {sorted(allowed_filters)}", pointer="/query")
+        filters = _audit_filters(query)
         gw._check_window(signed_at)
         signer = fast_recover_typed(
             gw.domain,
@@ -529,23 +530,36 @@ class Reader:
         org = gw._check_signer(auditor, signer, signed_at)
         if org.kind not in ("auditor", "credit_office"):
             raise Forbidden(f"a {org.kind} is not an auditor")
-        subject = None
-        if query.get("subject") is not None:
-            subject = subject_commitment(
-                gw.secrets.pepper, _subject(query["subject"], "/query/subject")
-            )
-        for key in ("since", "until"):
-            if query.get(key) is not None and type(query[key]) is not int:
-                raise MalformedRequest(f"{key} is a Unix time", pointer=f"/query/{key}")
+        subject = filters.pop("subject", None)
         return self.with_proofs(
             self.trace(
-                subject=subject,
-                requester=query.get("requester"),
-                record=query.get("record"),
-                since=query.get("since"),
-                until=query.get("until"),
+                subject=None if subject is None else subject_commitment(gw.secrets.pepper, subject),
+                **filters,
             )
         )
+
+
+def _audit_filters(query: dict[str, Any]) -> dict[str, Any]:
+    """An audit query's filters, each in its one accepted form (docs/formats.md): ``subject``
+    ``{"kind", "id"}``, ``requester`` a 0x-hex org id, ``record`` a hex record id, ``since`` and
+    ``until`` non-negative Unix times."""
+    filters: dict[str, Any] = {}
+    if "subject" in query:
+        filters["subject"] = _subject(query["subject"], "/query/subject")
+    if "requester" in query:
+        raw = parse_hex(query["requester"], size=32, prefixed=True, pointer="/query/requester")
+        filters["requester"] = hex0x(raw)
+    if "record" in query:
+        filters["record"] = parse_hex(
+            query["record"], size=32, prefixed=False, pointer="/query/record"
+        ).hex()
+    for key in ("since", "until"):
+        if key in query:
+            value = query[key]
+            if type(value) is not int or value < 0:
+                raise MalformedRequest(f"{key} is a Unix time", pointer=f"/query/{key}")
+            filters[key] = value
+    return filters
 
 
 def entry_json(entry: bytes) -> dict[str, Any]:
