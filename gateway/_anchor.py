@@ -272,16 +272,6 @@ class Anchorer:
             s.add(fresh)
         self.chain.broadcast(signed)
 
-    def _anchoring_tx(self, log_id: bytes, size: int, block: int) -> str | None:
-        """The transaction that anchored (log, size): read from the contract's event."""
-        events = self.contract.contract.events.CheckpointAnchored().get_logs(
-            from_block=block, to_block=block, argument_filters={"logId": log_id}
-        )
-        for ev in events:
-            if ev["args"]["size"] == size:
-                return "0x" + bytes(ev["transactionHash"]).hex()
-        return None
-
     def _settle(self, row: Anchor, log_id: bytes) -> AnchoredCheckpoint | None:
         try:
             cp = self.contract.for_size(log_id, row.size)
@@ -304,7 +294,8 @@ class Anchorer:
             )
         if self.chain.head() - cp.block_number < self.policy.confirmations:
             return None
-        tx_hash = self._anchoring_tx(log_id, row.size, cp.block_number) or row.tx_hash
+        mined = self.contract.anchoring_tx(log_id, row.size, cp.block_number)
+        tx_hash = "0x" + mined.hex() if mined is not None else row.tx_hash
         with session_scope(self.engine) as s:
             fresh = s.get(Anchor, row.id)
             assert fresh is not None

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -68,12 +66,6 @@ class AccessDenied(Forbidden):
     """Every candidate record was refused; ``reason`` is the first refusal's code."""
 
     code = "access-denied"
-
-
-@dataclass(frozen=True)
-class ReadOutcome:
-    allowed: bool
-    body: dict[str, Any]
 
 
 def subject_digest(salt: bytes, subject: SubjectId) -> bytes:
@@ -149,7 +141,8 @@ class Reader:
 
     # -- the request ------------------------------------------------------------------------
 
-    def read(self, body: bytes) -> ReadOutcome:
+    def read(self, body: bytes) -> dict[str, Any]:
+        """Decide and log a read; the released answer, or AccessDenied (logged too)."""
         gw = self.gw
         doc = _strict(body)
         missing, extra = _READ_MEMBERS - set(doc), set(doc) - _READ_MEMBERS
@@ -342,25 +335,22 @@ class Reader:
                 reasons=dict(reasons),
                 access_receipt=receipt,
             )
-        return ReadOutcome(
-            True,
-            {
-                "decision": "allow",
-                "records": [
-                    {
-                        "record_id": row.record_id,
-                        "category": row.category,
-                        "status": row.status,
-                        "objected": row.status == "objected",
-                        "basis": d.basis,
-                        "fields": dict(d.released),
-                    }
-                    for row, d, _ in allowed
-                ],
-                "withheld": dict(reasons),
-                "access_receipt": receipt,
-            },
-        )
+        return {
+            "decision": "allow",
+            "records": [
+                {
+                    "record_id": row.record_id,
+                    "category": row.category,
+                    "status": row.status,
+                    "objected": row.status == "objected",
+                    "basis": d.basis,
+                    "fields": dict(d.released),
+                }
+                for row, d, _ in allowed
+            ],
+            "withheld": dict(reasons),
+            "access_receipt": receipt,
+        }
 
     def _grant(self, grant_id: bytes, block: int) -> GrantView | None:
         try:
@@ -560,7 +550,3 @@ def _audit_filters(query: dict[str, Any]) -> dict[str, Any]:
                 raise MalformedRequest(f"{key} is a Unix time", pointer=f"/query/{key}")
             filters[key] = value
     return filters
-
-
-def entry_json(entry: bytes) -> dict[str, Any]:
-    return dict(json.loads(entry))

@@ -101,6 +101,19 @@ class CheckpointLogClient:
             self.chain.call(self.contract.functions.checkpointForSize(log_id, size))
         )
 
+    def anchoring_tx(self, log_id: bytes, size: int, block: int) -> bytes | None:
+        """The transaction that anchored checkpoint ``size`` of ``log_id`` in ``block``, read
+        from the contract's ``CheckpointAnchored`` event; None unless exactly one matches."""
+        events = self.contract.events.CheckpointAnchored().get_logs(
+            argument_filters={"logId": log_id, "size": size}, from_block=block, to_block=block
+        )
+        matching = [
+            ev
+            for ev in events
+            if bytes(ev["args"]["logId"]) == log_id and int(ev["args"]["size"]) == size
+        ]
+        return bytes(matching[0]["transactionHash"]) if len(matching) == 1 else None
+
     def verify_inclusion(
         self, log_id: bytes, size: int, index: int, leaf: bytes, proof: Sequence[bytes]
     ) -> bool:

@@ -255,7 +255,7 @@ def _read_routes(app: FastAPI, reader: Reader) -> None:
         },
     )
     async def read(request: Request) -> dict[str, Any]:
-        return reader.read(await request.body()).body
+        return reader.read(await request.body())
 
     @app.post("/v1/subjects/accesses", tags=["reads"], openapi_extra=_body(SUBJECT_QUERY_SCHEMA))
     async def subject_accesses(request: Request) -> dict[str, Any]:

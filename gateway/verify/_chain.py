@@ -68,27 +68,14 @@ class NodeChainView:
             return None
         try:
             block = self._log.for_size(log_id, size).block_number
-            events = list(
-                self._log.contract.events.CheckpointAnchored().get_logs(
-                    argument_filters={"logId": log_id, "size": size},
-                    from_block=block,
-                    to_block=block,
-                )
-            )
+            tx_hash = self._log.anchoring_tx(log_id, size, block)
         except ContractRevert as exc:
             if exc.name in _NO_CHECKPOINT:
                 return None
             raise ChainQueryFailed(f"CheckpointLog.checkpointForSize reverted: {exc}") from exc
         except Exception as exc:
             raise ChainQueryFailed(f"cannot query CheckpointLog events: {exc}") from exc
-        matching = [
-            ev
-            for ev in events
-            if bytes(ev["args"]["logId"]) == log_id and int(ev["args"]["size"]) == size
-        ]
-        if len(matching) != 1:
-            return None
-        return Anchor(block_number=block, tx_hash=bytes(matching[0]["transactionHash"]))
+        return None if tx_hash is None else Anchor(block_number=block, tx_hash=tx_hash)
 
     def record_status(self, record_id: bytes) -> str:
         # The RecordStatus contract does not exist yet: every record is active until the
