@@ -789,38 +789,41 @@ class _Validator:
         elif kind == "object":
             self._object(schema, cast(Mapping[object, object], value), path)
 
+    # The JSON pointer of a failure is built only when one is raised (hot path).
+
     def _string(self, schema: Mapping[str, Any], value: str, path: tuple[str | int, ...]) -> None:
-        where = _pointer(path)
         if "minLength" in schema and len(value) < schema["minLength"]:
             raise SchemaViolation(
-                where, f"must be at least {schema['minLength']} character(s) long"
+                _pointer(path), f"must be at least {schema['minLength']} character(s) long"
             )
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise SchemaViolation(where, f"must be at most {schema['maxLength']} characters long")
+            raise SchemaViolation(
+                _pointer(path), f"must be at most {schema['maxLength']} characters long"
+            )
         if "pattern" in schema and _compile_pattern(schema["pattern"]).search(value) is None:
-            raise SchemaViolation(where, f"does not match pattern {schema['pattern']}")
+            raise SchemaViolation(_pointer(path), f"does not match pattern {schema['pattern']}")
         if schema.get("format") == "date" and not _is_date(value):
-            raise SchemaViolation(where, "is not a valid calendar date YYYY-MM-DD")
+            raise SchemaViolation(_pointer(path), "is not a valid calendar date YYYY-MM-DD")
 
     def _number(self, schema: Mapping[str, Any], value: float, path: tuple[str | int, ...]) -> None:
-        where = _pointer(path)
         if "minimum" in schema and value < schema["minimum"]:
-            raise SchemaViolation(where, f"must be >= {schema['minimum']}")
+            raise SchemaViolation(_pointer(path), f"must be >= {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
-            raise SchemaViolation(where, f"must be <= {schema['maximum']}")
+            raise SchemaViolation(_pointer(path), f"must be <= {schema['maximum']}")
         if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            raise SchemaViolation(where, f"must be > {schema['exclusiveMinimum']}")
+            raise SchemaViolation(_pointer(path), f"must be > {schema['exclusiveMinimum']}")
         if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
-            raise SchemaViolation(where, f"must be < {schema['exclusiveMaximum']}")
+            raise SchemaViolation(_pointer(path), f"must be < {schema['exclusiveMaximum']}")
 
     def _array(
         self, schema: Mapping[str, Any], value: Sequence[object], path: tuple[str | int, ...]
     ) -> None:
-        where = _pointer(path)
         if "minItems" in schema and len(value) < schema["minItems"]:
-            raise SchemaViolation(where, f"must have at least {schema['minItems']} item(s)")
+            raise SchemaViolation(
+                _pointer(path), f"must have at least {schema['minItems']} item(s)"
+            )
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise SchemaViolation(where, f"must have at most {schema['maxItems']} item(s)")
+            raise SchemaViolation(_pointer(path), f"must have at most {schema['maxItems']} item(s)")
         if schema.get("uniqueItems"):
             for j, item in enumerate(value):
                 if any(_json_equal(item, earlier) for earlier in value[:j]):

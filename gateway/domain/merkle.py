@@ -25,6 +25,7 @@ __all__ = [
     "MemoryTree",
     "NodeSource",
     "ProofError",
+    "all_inclusion_proofs",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
@@ -313,6 +314,33 @@ class MemoryTree:
         if n > self.size:
             raise ProofError(f"tree has {self.size} leaves, not {n}")
         return consistency_proof(self, old_size, n)
+
+
+def all_inclusion_proofs(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """PATH(i, D[0:n]) for every leaf i, in one O(n log n) pass (each subtree hashed once).
+
+    Equal to ``[inclusion_proof(tree, i, n) for i in range(n)]``; RFC 9162 §2.1.3.1's recursion
+    run for all leaves at once: the paths in the left subtree end with MTH(right) and those in
+    the right subtree with MTH(left).
+    """
+    n = len(leaf_hashes)
+    paths: list[list[bytes]] = [[] for _ in range(n)]
+
+    def build(start: int, end: int) -> bytes:
+        if end - start == 1:
+            return leaf_hashes[start]
+        k = _split(end - start)
+        left = build(start, start + k)
+        right = build(start + k, end)
+        for i in range(start, start + k):
+            paths[i].append(right)
+        for i in range(start + k, end):
+            paths[i].append(left)
+        return node_hash(left, right)
+
+    if n:
+        build(0, n)
+    return paths
 
 
 def tree_root(leaf_hashes: Sequence[bytes]) -> bytes:

@@ -32,7 +32,7 @@ from gateway.domain.errors import (
     MalformedObject,
 )
 from gateway.domain.identifiers import SubjectId, SubjectKind, normalize
-from gateway.domain.merkle import MemoryTree, leaf_hash, verify_inclusion
+from gateway.domain.merkle import MemoryTree, all_inclusion_proofs, leaf_hash, verify_inclusion
 from gateway.domain.signing import (
     SigningDomain,
     TypedSigner,
@@ -240,8 +240,28 @@ class Record:
         }
 
     def canonical(self) -> bytes:
-        """JCS of the §2 object: the bytes the record commitment covers."""
-        return canonicalize(self.to_json())
+        """JCS of the §2 object: the bytes the record commitment covers.
+
+        Assembled from the parts (members in JCS order, ``fields`` already canonical), so
+        equal to ``canonicalize(self.to_json())`` without re-encoding ``fields``.
+        """
+        return b"".join(
+            (
+                b'{"catalog":',
+                canonicalize(self.catalog),
+                b',"category":',
+                canonicalize(self.category),
+                b',"fields":',
+                self.fields_jcs,
+                b',"org":"',
+                hex0x(self.org).encode("ascii"),
+                b'","subject":{"id":',
+                canonicalize(self.subject.value),
+                b',"kind":',
+                canonicalize(self.subject.kind),
+                b"}}",
+            )
+        )
 
 
 def parse_record(obj: object, catalog: Catalog) -> Record:
@@ -323,10 +343,38 @@ def _check_identifier_fields(category: Category, fields: Mapping[str, object]) -
     _walk_identifiers(schema, defs, fields, ())
 
 
+def _mentions_identifier(
+    node: object, defs: Mapping[str, Any], seen: frozenset[str] = frozenset()
+) -> bool:
+    """Whether an identifier ``$ref`` is reachable from schema ``node``."""
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+            name = ref.removeprefix(_REF_PREFIX)
+            if name in _IDENTIFIER_DEFS:
+                return True
+            if name not in seen and _mentions_identifier(defs.get(name), defs, seen | {name}):
+                return True
+        return any(_mentions_identifier(v, defs, seen) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_identifier(v, defs, seen) for v in node)
+    return False
+
+
+_IDENTIFIER_FREE: dict[int, tuple[object, bool]] = {}
+"""id(schema node) -> (the node, no identifier reachable from it). Holding the node keeps its
+id from being reused while the entry exists."""
+
+
 def _walk_identifiers(
     node: object, defs: Mapping[str, Any], value: object, path: tuple[str | int, ...]
 ) -> None:
     if not isinstance(node, Mapping):
+        return
+    memo = _IDENTIFIER_FREE.get(id(node))
+    if memo is None:
+        memo = _IDENTIFIER_FREE[id(node)] = (node, not _mentions_identifier(node, defs))
+    if memo[1]:
         return
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
@@ -387,7 +435,7 @@ def batch_root(commitments: Sequence[bytes]) -> bytes:
 def batch_paths(commitments: Sequence[bytes]) -> list[list[bytes]]:
     """The inclusion path of every commitment in the batch tree (one tree build)."""
     tree = _batch_tree(commitments)
-    return [tree.inclusion_proof(i) for i in range(tree.size)]
+    return all_inclusion_proofs(tree.levels[0])
 
 
 def batch_path(commitments: Sequence[bytes], index: int) -> list[bytes]:

@@ -15,6 +15,7 @@ from gateway.domain.merkle import (
     EMPTY_ROOT,
     MemoryTree,
     ProofError,
+    all_inclusion_proofs,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -223,3 +224,10 @@ def test_proofs_read_logarithmically_many_nodes() -> None:
     src.reads = 0
     consistency_proof(src, 40000, n)
     assert src.reads <= 3 * n.bit_length()
+
+
+def test_all_inclusion_proofs_equal_the_one_at_a_time_paths() -> None:
+    for n in range(0, 70):
+        leaves = [leaf_hash(b"%d" % i) for i in range(n)]
+        tree = MemoryTree(leaves)
+        assert all_inclusion_proofs(leaves) == [tree.inclusion_proof(i) for i in range(n)]

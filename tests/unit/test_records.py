@@ -8,6 +8,8 @@ import hashlib
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.client import build_submission
 from gateway.domain.canonical import canonicalize
@@ -28,6 +30,7 @@ from gateway.domain.records import (
     BatchPosition,
     DepartmentSignature,
     Receipt,
+    Record,
     batch_path,
     batch_paths,
     batch_root,
@@ -57,6 +60,7 @@ from tests.bundle_factory import (
     account_for,
     sample_record,
 )
+from tests.samples import sample_fields
 
 CATALOG = load_catalog()
 DOMAIN = signing_domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -110,6 +114,25 @@ def test_a_valid_record_round_trips(category: str) -> None:
     assert record.fields == raw["fields"]
     assert "fields_jcs" not in repr(record)
     assert SUBJECT_USCC not in repr(record)
+
+
+@given(
+    st.sampled_from(
+        ["admin_penalty", "tax_credit_rating", "utility_arrears", "judgment_defaulter"]
+    ),
+    st.booleans(),
+    st.text(min_size=1, max_size=40),
+)
+def test_canonical_bytes_equal_jcs_of_the_record(category: str, person: bool, text: str) -> None:
+    raw = sample_record(ORG)
+    raw["category"], raw["fields"] = category, sample_fields(category)
+    if person:
+        raw["subject"] = {"kind": "resident_id", "id": make_resident_id("11010519491231002")}
+    record = parse_record(raw, CATALOG)
+    assert record.canonical() == canonicalize(record.to_json()) == canonicalize(raw)
+    # a catalog string with escapes and non-ASCII text goes through the same encoder
+    odd = Record(text, record.category, record.org, record.subject, record.fields_jcs)
+    assert odd.canonical() == canonicalize(odd.to_json())
 
 
 def test_resident_subjects_are_accepted() -> None:
