@@ -17,9 +17,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+import sqlalchemy as sa
 from sqlmodel import col, select
 
+from gateway._group_commit import GroupCommitter, PendingAccess
 from gateway._service import Gateway, parse_body
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
@@ -41,8 +42,7 @@ from gateway.errors import (
     RecordNotFound,
     ReplayedRequest,
 )
-from gateway.store import AccessDecision, DbLog, Record, session_scope
-from gateway.store import Submission as RequestNonce
+from gateway.store import AccessDecision, DbLog, Record, read_only, session_scope
 from node import ContractRevert, GrantsClient
 
 CHINA = datetime.timezone(datetime.timedelta(hours=8))
@@ -60,6 +60,21 @@ _READ_MEMBERS = {
     "nonce",
     "signature",
 }
+
+
+_RECORD: sa.Table = Record.__table__  # type: ignore[attr-defined]
+_CANDIDATE = sa.select(
+    _RECORD.c.record_id,
+    _RECORD.c.category,
+    _RECORD.c.subject_commitment,
+    _RECORD.c.status,
+    _RECORD.c.envelope,
+)
+_BY_ID = _CANDIDATE.where(_RECORD.c.record_id == sa.bindparam("record_id"))
+_BY_SUBJECT = _CANDIDATE.where(
+    _RECORD.c.subject_commitment == sa.bindparam("subject"),
+    _RECORD.c.category.in_(sa.bindparam("categories", expanding=True)),
+).order_by(_RECORD.c.log_index)
 
 
 class AccessDenied(Forbidden):
@@ -111,20 +126,33 @@ class Reader:
         self._block: tuple[float, int, int] | None = None
         self._grants: dict[tuple[bytes, int], GrantView | None] = {}
         self._lock = threading.Lock()
+        self._block_refresh = threading.Lock()
+        self.committer = GroupCommitter(gateway.engine)
 
     def confirmed_block(self) -> tuple[int, int]:
         """(number, timestamp) of the latest confirmed block, asked of the chain at most every
-        ``block_cache_seconds``: a revocation takes effect within that of its confirmation."""
-        now = time.monotonic()
+        ``block_cache_seconds`` (by one caller; the others wait for its answer): a revocation
+        takes effect within that of its confirmation."""
+        cached = self._cached_block()
+        if cached is not None:
+            return cached
+        with self._block_refresh:
+            cached = self._cached_block()
+            if cached is not None:
+                return cached
+            asked_at = time.monotonic()
+            block = max(0, self.gw.chain.head() - self.confirmations)
+            ts = int(self.gw.chain.w3.eth.get_block(block)["timestamp"])
+            with self._lock:
+                self._block = (asked_at, block, ts)
+            return block, ts
+
+    def _cached_block(self) -> tuple[int, int] | None:
         with self._lock:
             cached = self._block
-        if cached is not None and now - cached[0] < self.block_cache_seconds:
+        if cached is not None and time.monotonic() - cached[0] < self.block_cache_seconds:
             return cached[1], cached[2]
-        block = max(0, self.gw.chain.head() - self.confirmations)
-        ts = int(self.gw.chain.w3.eth.get_block(block)["timestamp"])
-        with self._lock:
-            self._block = (now, block, ts)
-        return block, ts
+        return None
 
     def grant_at(self, grant_id: bytes, block: int) -> GrantView | None:
         """The grant as of ``block`` (immutable once mined: memoised per block)."""
@@ -197,25 +225,19 @@ class Reader:
         signer = fast_recover_typed(gw.domain, "ReadRequest", message, signature)
         gw._check_signer(requester, signer, signed_at)
 
-        # candidates
-        with session_scope(gw.engine, read_only=True) as s:
+        # candidates (Core statements built once: this is the hot path)
+        with read_only(gw.engine).connect() as conn:
             if record_id is not None:
-                row = s.get(Record, record_id.hex())
-                if row is None:
+                rows = list(conn.execute(_BY_ID, {"record_id": record_id.hex()}).all())
+                if not rows:
                     raise RecordNotFound(f"no record {record_id.hex()}")
-                rows = [row]
-                commitment = bytes.fromhex(row.subject_commitment)
+                commitment = bytes.fromhex(rows[0].subject_commitment)
             else:
                 assert subject is not None
                 commitment = subject_commitment(gw.secrets.pepper, subject)
                 rows = list(
-                    s.exec(
-                        select(Record)
-                        .where(
-                            Record.subject_commitment == commitment.hex(),
-                            col(Record.category).in_(cats),
-                        )
-                        .order_by(col(Record.log_index))
+                    conn.execute(
+                        _BY_SUBJECT, {"subject": commitment.hex(), "categories": list(cats)}
                     ).all()
                 )
         rows = [r for r in rows if r.category in cats]
@@ -225,7 +247,7 @@ class Reader:
         grant = self.grant_at(grant_id, block) if grant_id is not None else None
         today = datetime.datetime.fromtimestamp(now, CHINA).date()
         query = ReadQuery(requester, purpose.code, frozenset(cats))
-        decisions: list[tuple[Record, Decision, dict[str, Any]]] = []
+        decisions: list[tuple[Any, Decision, dict[str, Any]]] = []
         for row in rows:
             fields, record_json = self._open(row)
             view = RecordView(
@@ -281,51 +303,45 @@ class Reader:
         }
         entry_bytes = canonicalize(entry)
         leaf = hashlib.sha256(b"\x00" + entry_bytes).digest()
-        try:
-            with session_scope(gw.engine) as s:
-                s.add(
-                    RequestNonce(
-                        org_id=hex0x(requester),
-                        nonce=hex0x(nonce),
-                        request_digest=hashlib.sha256(canonicalize(doc)).digest(),
-                        received_at=now,
-                    )
-                )
-                s.flush()
-                log = DbLog(s, "access")
-                log.ensure()
-                (index,) = log.append([entry_bytes])
-                rows_out = [
-                    AccessDecision(
-                        log_index=index,
-                        requester=hex0x(requester),
-                        subject_commitment=commitment.hex(),
-                        record_id=d.record_id,
-                        purpose=purpose.code,
-                        decision="allow" if d.allowed else "deny",
-                        reason=d.reason,
-                        basis=d.basis,
-                        grant_id=hex0x(d.grant_id) if d.grant_id else None,
-                        decided_at=now,
-                    )
-                    for _, d, _ in decisions
-                ] or [
-                    AccessDecision(
-                        log_index=index,
-                        requester=hex0x(requester),
-                        subject_commitment=commitment.hex(),
-                        record_id=None,
-                        purpose=purpose.code,
-                        decision="allow",
-                        reason="no-records",
-                        decided_at=now,
-                    )
-                ]
-                s.add_all(rows_out)
-        except IntegrityError:
-            raise ReplayedRequest(
-                f"nonce {hex0x(nonce)} of org {hex0x(requester)} was used before"
-            ) from None
+        rows_out = [
+            {
+                "requester": hex0x(requester),
+                "subject_commitment": commitment.hex(),
+                "record_id": d.record_id,
+                "purpose": purpose.code,
+                "decision": "allow" if d.allowed else "deny",
+                "reason": d.reason,
+                "basis": d.basis,
+                "grant_id": hex0x(d.grant_id) if d.grant_id else None,
+                "decided_at": now,
+            }
+            for _, d, _ in decisions
+        ] or [
+            {
+                "requester": hex0x(requester),
+                "subject_commitment": commitment.hex(),
+                "record_id": None,
+                "purpose": purpose.code,
+                "decision": "allow",
+                "reason": "no-records",
+                "basis": None,
+                "grant_id": None,
+                "decided_at": now,
+            }
+        ]
+        pending = self.committer.commit(
+            PendingAccess(
+                org_id=hex0x(requester),
+                nonce=hex0x(nonce),
+                request_digest=hashlib.sha256(canonicalize(doc)).digest(),
+                received_at=now,
+                entry=entry_bytes,
+                decisions=rows_out,
+            )
+        )
+        if pending.replayed or pending.index is None:
+            raise ReplayedRequest(f"nonce {hex0x(nonce)} of org {hex0x(requester)} was used before")
+        index = pending.index
         # durable: only now does anything leave
         receipt = gw.sign_receipt("access", index, leaf, now)
         if overall == "deny":
@@ -371,7 +387,7 @@ class Reader:
             revoked_at=g.revoked_at,
         )
 
-    def _open(self, row: Record) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _open(self, row: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if row.envelope is None:
             return {}, {}
         plain = open_(

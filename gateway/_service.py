@@ -106,7 +106,8 @@ def request_digest(sub: Submission) -> bytes:
 
 class MemberCache:
     """Membership answers from the chain, reused for ``ttl`` seconds (hot path: one lookup per
-    submission, not per record)."""
+    submission, not per record). An expired entry is refreshed by one caller while the others
+    for that org wait for its answer (no stampede of chain calls when many readers arrive)."""
 
     def __init__(
         self, membership: MembershipClient, ttl: float, clock: Callable[[], float] = time.monotonic
@@ -116,26 +117,39 @@ class MemberCache:
         self.clock = clock
         self._orgs: dict[bytes, tuple[float, OrgInfo]] = {}
         self._lock = threading.Lock()
+        self._refreshing: dict[bytes, threading.Lock] = {}
 
-    def get(self, org_id: bytes) -> OrgInfo:
-        now = self.clock()
+    def _fresh(self, org_id: bytes) -> OrgInfo | None:
         with self._lock:
             hit = self._orgs.get(org_id)
-        if hit is not None and now - hit[0] < self.ttl:
+        if hit is not None and self.clock() - hit[0] < self.ttl:
             return hit[1]
-        try:
-            org = self.membership.org(org_id)
-        except ContractRevert as exc:
-            if exc.name == "UnknownOrg":
-                raise UnknownOrg(f"organisation {hex0x(org_id)} is not a member") from None
-            raise
-        keys = self.membership.current_keys(org_id)
-        info = OrgInfo(
-            org_id, OrgKind(org.kind).name.lower(), org.active, keys.signer, keys.valid_from
-        )
+        return None
+
+    def get(self, org_id: bytes) -> OrgInfo:
+        info = self._fresh(org_id)
+        if info is not None:
+            return info
         with self._lock:
-            self._orgs[org_id] = (now, info)
-        return info
+            refresh = self._refreshing.setdefault(org_id, threading.Lock())
+        with refresh:
+            info = self._fresh(org_id)  # refreshed by another caller while we waited
+            if info is not None:
+                return info
+            asked_at = self.clock()
+            try:
+                org = self.membership.org(org_id)
+            except ContractRevert as exc:
+                if exc.name == "UnknownOrg":
+                    raise UnknownOrg(f"organisation {hex0x(org_id)} is not a member") from None
+                raise
+            keys = self.membership.current_keys(org_id)
+            info = OrgInfo(
+                org_id, OrgKind(org.kind).name.lower(), org.active, keys.signer, keys.valid_from
+            )
+            with self._lock:
+                self._orgs[org_id] = (asked_at, info)
+            return info
 
     def forget(self, org_id: bytes) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 
 from node.errors import ManifestError
 
-CONTRACTS = ("Membership", "CheckpointLog", "Grants")
+CONTRACTS = ("Membership", "CheckpointLog", "Grants", "RecordStatus")
 
 
 def artifacts_dir() -> Path:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cache
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.types import BlockIdentifier, TxReceipt
 
+from node._artifacts import _abi_type, load_artifact
 from node._chain import Chain
 from node.errors import ContractRevert
 
@@ -521,3 +524,266 @@ class GrantsClient:
             argument_filters=filters or None, from_block=from_block, to_block=to_block
         )
         return [bytes(ev["args"]["grantId"]) for ev in events]
+
+
+# ---------------------------------------------------------------------------------------------
+# RecordStatus
+# ---------------------------------------------------------------------------------------------
+
+RECORD_STATUS_DOMAIN_NAME = "creditchain-record-status"
+RECORD_STATUS_DOMAIN_VERSION = "1"
+
+_TRANSITION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("recordId", "bytes32"),
+    ("origin", "bytes32"),
+    ("to", "uint8"),
+    ("successor", "bytes32"),
+    ("reason", "bytes32"),
+    ("evidence", "bytes32"),
+    ("actor", "bytes32"),
+    ("version", "uint32"),
+    ("deadline", "uint256"),
+)
+TRANSITION_TYPEHASH = keccak(
+    text="Transition(" + ",".join(f"{t} {n}" for n, t in _TRANSITION_FIELDS) + ")"
+)
+"""Mirrors RecordStatus.TRANSITION_TYPEHASH."""
+_TRANSITION_TYPES = {"Transition": [{"name": n, "type": t} for n, t in _TRANSITION_FIELDS]}
+
+
+class StatusCode(IntEnum):
+    """Mirrors IRecordStatus.Status. ACTIVE is the status of a record never transitioned."""
+
+    ACTIVE = 0
+    OBJECTED = 1
+    CORRECTED = 2
+    REPAIRED = 3
+    WITHDRAWN = 4
+    ERASED = 5
+
+    @property
+    def label(self) -> str:
+        """The lowercase name used off chain: "active", "objected", … "erased"."""
+        return self.name.lower()
+
+
+def reason_code(text: str) -> bytes:
+    """The on-chain reason code of a reason string: keccak256 of its UTF-8 bytes."""
+    return keccak(text=text)
+
+
+@dataclass(frozen=True)
+class StatusTransition:
+    """What the acting organisation signs (IRecordStatus.Transition); ``to`` is coerced to a
+    StatusCode (ValueError outside the enum)."""
+
+    record_id: bytes
+    origin: bytes
+    to: StatusCode
+    successor: bytes
+    reason: bytes
+    evidence: bytes
+    actor: bytes
+    version: int
+    deadline: int
+
+    def __post_init__(self) -> None:
+        for name in ("record_id", "origin", "successor", "reason", "evidence", "actor"):
+            _bytes32(name, getattr(self, name))
+        object.__setattr__(self, "to", StatusCode(self.to))
+        if not 0 <= self.version < 2**32:
+            raise ValueError("version must be a uint32")
+        if not 0 <= self.deadline < 2**256:
+            raise ValueError("deadline must be a uint256")
+
+    def as_tuple(self) -> tuple[bytes, bytes, int, bytes, bytes, bytes, bytes, int, int]:
+        return (
+            self.record_id,
+            self.origin,
+            int(self.to),
+            self.successor,
+            self.reason,
+            self.evidence,
+            self.actor,
+            self.version,
+            self.deadline,
+        )
+
+    def _message(self) -> dict[str, Any]:
+        names = [n for n, _ in _TRANSITION_FIELDS]
+        return dict(zip(names, self.as_tuple(), strict=True))
+
+
+def _record_status_domain(chain_id: int, contract: str) -> dict[str, Any]:
+    return {
+        "name": RECORD_STATUS_DOMAIN_NAME,
+        "version": RECORD_STATUS_DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": contract,
+    }
+
+
+def transition_digest(chain_id: int, contract: str, t: StatusTransition) -> bytes:
+    """The EIP-712 digest of ``t``, computed off chain exactly as
+    RecordStatus.transitionDigest does."""
+    signable = encode_typed_data(
+        _record_status_domain(chain_id, contract), _TRANSITION_TYPES, t._message()
+    )
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def sign_transition(key: LocalAccount, chain_id: int, contract: str, t: StatusTransition) -> bytes:
+    """The acting organisation's EIP-712 signature of ``t`` (relayable by a gateway until
+    ``t.deadline``, once: it names the record's current version)."""
+    signable = encode_typed_data(
+        _record_status_domain(chain_id, contract), _TRANSITION_TYPES, t._message()
+    )
+    return bytes(key.sign_message(signable).signature)
+
+
+@dataclass(frozen=True)
+class RecordStatusView:
+    """A record's state as the contract holds it (IRecordStatus.RecordState); all zero with
+    status ACTIVE and version 0 for a record never transitioned."""
+
+    origin: bytes
+    successor: bytes
+    reason: bytes
+    actor: bytes
+    evidence: bytes
+    updated_at: int
+    version: int
+    status: StatusCode
+
+    @classmethod
+    def from_tuple(cls, t: Sequence[Any]) -> RecordStatusView:
+        origin, successor, reason, actor, evidence, updated_at, version, status = t
+        return cls(
+            origin=bytes(origin),
+            successor=bytes(successor),
+            reason=bytes(reason),
+            actor=bytes(actor),
+            evidence=bytes(evidence),
+            updated_at=int(updated_at),
+            version=int(version),
+            status=StatusCode(status),
+        )
+
+
+@cache
+def _record_status_errors() -> dict[bytes, tuple[str, list[str]]]:
+    """4-byte selector -> (error name, ABI input types) of RecordStatus's custom errors."""
+    table: dict[bytes, tuple[str, list[str]]] = {}
+    for item in load_artifact("RecordStatus").abi:
+        if item["type"] == "error":
+            types = [_abi_type(i) for i in item["inputs"]]
+            table[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], types)
+    return table
+
+
+def _with_record_status_errors(exc: ContractRevert) -> ContractRevert:
+    """Name a RecordStatus custom error the chain-wide error table does not know."""
+    if exc.name != "UnknownRevert" or not exc.raw:
+        return exc
+    data = bytes.fromhex(exc.raw)
+    known = _record_status_errors().get(data[:4])
+    if known is None:
+        return exc
+    name, types = known
+    return ContractRevert(name, tuple(abi_decode(types, data[4:])), raw=exc.raw)
+
+
+class RecordStatusClient:
+    """The RecordStatus contract: record lifecycle transitions, signed by the acting
+    organisation and relayed by a gateway, and the records' current states.
+
+    Reads take a ``block``, like GrantsClient's: the gateway reads statuses at its latest
+    confirmed block.
+    """
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.contract = chain.contract("RecordStatus", address)
+        self.address = self.contract.address
+
+    def membership_address(self) -> str:
+        """The Membership registry this RecordStatus contract takes organisations from."""
+        return str(self.chain.call(self.contract.functions.membership()))
+
+    # -- transitions ----------------------------------------------------------------------------
+
+    def sign(self, key: LocalAccount, t: StatusTransition) -> bytes:
+        """``t`` signed by ``key`` (the actor's current signer) for this contract."""
+        return sign_transition(key, self.chain.chain_id, self.address, t)
+
+    def transition(self, sender: LocalAccount, t: StatusTransition, signature: bytes) -> TxReceipt:
+        """Relay ``t`` from ``sender`` (a gateway's current signer); a refusal raises
+        ContractRevert naming the contract's custom error."""
+        fn = self.contract.functions.transition(t.as_tuple(), signature)
+        try:
+            return self.chain.transact(sender, fn)
+        except ContractRevert as exc:
+            raise _with_record_status_errors(exc) from None
+
+    def transition_digest(self, t: StatusTransition) -> bytes:
+        """The digest as the contract computes it (``transition_digest`` does it off chain)."""
+        return bytes(self.chain.call(self.contract.functions.transitionDigest(t.as_tuple())))
+
+    def is_allowed(self, from_status: StatusCode, to_status: StatusCode) -> bool:
+        fn = self.contract.functions.isAllowed(int(from_status), int(to_status))
+        return bool(self.chain.call(fn))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def state(self, record_id: bytes, block: BlockIdentifier = "latest") -> RecordStatusView:
+        """The record's state (ACTIVE, version 0, all zero for a record never transitioned)."""
+        return RecordStatusView.from_tuple(
+            self.chain.call(self.contract.functions.stateOf(record_id), block)
+        )
+
+    def status(self, record_id: bytes, block: BlockIdentifier = "latest") -> StatusCode:
+        return StatusCode(self.chain.call(self.contract.functions.statusOf(record_id), block))
+
+    def states(
+        self, record_ids: Sequence[bytes], block: BlockIdentifier = "latest"
+    ) -> dict[bytes, RecordStatusView]:
+        """The states of several records, all read at the same block: a loop of one eth_call
+        per distinct record (not a JSON-RPC batch), with a block tag resolved to its number
+        first so that a block mined meanwhile cannot mix two states."""
+        if record_ids and not isinstance(block, int):
+            block = int(self.chain.w3.eth.get_block(block)["number"])
+        return {rid: self.state(rid, block) for rid in dict.fromkeys(record_ids)}
+
+    def status_changes(
+        self,
+        from_block: BlockIdentifier = 0,
+        to_block: BlockIdentifier = "latest",
+        *,
+        record_id: bytes | None = None,
+    ) -> list[dict[str, Any]]:
+        """The StatusChanged events in the block range (of one record, if given), oldest first,
+        as dicts: record_id, actor, from, to (StatusCode), reason, successor, evidence, version
+        (the record's version after the transition), block_number, transaction_hash, log_index.
+        """
+        events = self.contract.events.StatusChanged().get_logs(
+            argument_filters={"recordId": record_id} if record_id is not None else None,
+            from_block=from_block,
+            to_block=to_block,
+        )
+        return [
+            {
+                "record_id": bytes(ev["args"]["recordId"]),
+                "actor": bytes(ev["args"]["actor"]),
+                "from": StatusCode(ev["args"]["from"]),
+                "to": StatusCode(ev["args"]["to"]),
+                "reason": bytes(ev["args"]["reason"]),
+                "successor": bytes(ev["args"]["successor"]),
+                "evidence": bytes(ev["args"]["evidence"]),
+                "version": int(ev["args"]["version"]),
+                "block_number": int(ev["blockNumber"]),
+                "transaction_hash": bytes(ev["transactionHash"]),
+                "log_index": int(ev["logIndex"]),
+            }
+            for ev in events
+            if record_id is None or bytes(ev["args"]["recordId"]) == record_id
+        ]

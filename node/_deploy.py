@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -21,10 +22,17 @@ from node._contracts import (
     CheckpointLogClient,
     GrantsClient,
     MembershipClient,
+    RecordStatusClient,
 )
 from node.errors import ManifestError
 
 MANIFEST_VERSION = 1
+RECORD_STATUS = "RecordStatus"
+_DEPLOY_ORDER: tuple[str, ...] = CONTRACTS
+"""What deploy_all deploys, in order. RecordStatus came after the first manifests were written
+(``ensure_record_status`` adds it to one of those)."""
+_ON_MEMBERSHIP = ("Grants", RECORD_STATUS)
+"""Contracts with no roles of their own, constructed on (and checked against) Membership."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,15 @@ class Deployment:
 
     def grants(self, chain: Chain) -> GrantsClient:
         return GrantsClient(chain, self.address("Grants"))
+
+    def record_status(self, chain: Chain) -> RecordStatusClient:
+        if RECORD_STATUS not in self.contracts:
+            raise ManifestError(
+                f"the deployment manifest for chain {self.chain_id} predates RecordStatus: "
+                "deploy it with node.ensure_record_status(chain, deployer, deployment) "
+                "and save the manifest it returns"
+            )
+        return RecordStatusClient(chain, self.address(RECORD_STATUS))
 
     # -- persistence ----------------------------------------------------------------------------
 
@@ -112,12 +129,15 @@ class Deployment:
             if not code or not _same_code(code, expected, artifact.immutable_ranges):
                 what = "no contract" if not code else "different code"
                 raise ManifestError(f"{name} at {c.address}: {what} on chain {chain.chain_id}")
-        if "Grants" in self.contracts:
-            # Grants' code matches up to its immutables; the one that matters is its registry.
-            linked = self.grants(chain).membership_address()
+        for name in _ON_MEMBERSHIP:
+            if name not in self.contracts:
+                continue
+            # Their code matches up to immutables; the one that matters is their registry.
+            client = self.grants(chain) if name == "Grants" else self.record_status(chain)
+            linked = client.membership_address()
             if linked.lower() != self.address("Membership").lower():
                 raise ManifestError(
-                    f"Grants at {self.address('Grants')} uses Membership {linked}, "
+                    f"{name} at {self.address(name)} uses Membership {linked}, "
                     f"the manifest says {self.address('Membership')}"
                 )
 
@@ -142,28 +162,20 @@ def deploy_all(
     log_admins: tuple[str, ...] = (),
     registrars: tuple[str, ...] = (),
 ) -> Deployment:
-    """Deploy Membership and CheckpointLog with ``admin`` as default admin, and Grants on top
-    of that Membership (Grants has no roles: its authority comes from Membership).
+    """Deploy Membership and CheckpointLog with ``admin`` as default admin, and Grants and
+    RecordStatus on top of that Membership (they have no roles: their authority comes from
+    Membership).
 
     When the deployer is the admin, it grants LOG_ADMIN_ROLE and REGISTRAR_ROLE to the given
     accounts; otherwise the admin must grant them later.
     """
     admin = Web3.to_checksum_address(admin or deployer.address)
     deployed: dict[str, DeployedContract] = {}
-    first_block: int | None = None
-    for name in CONTRACTS:
+    for name in _DEPLOY_ORDER:
         args: tuple[Any, ...] = (admin_delay, admin)
-        if name == "Grants":
+        if name in _ON_MEMBERSHIP:
             args = (deployed["Membership"].address,)
-        address, receipt = chain.deploy(deployer, name, *args)
-        block = int(receipt["blockNumber"])
-        first_block = block if first_block is None else first_block
-        deployed[name] = DeployedContract(
-            address=address,
-            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-            block=block,
-            artifact_sha256=load_artifact(name).sha256,
-        )
+        deployed[name] = _deploy(chain, deployer, name, *args)
     if admin == deployer.address:
         membership = MembershipClient(chain, deployed["Membership"].address)
         log = CheckpointLogClient(chain, deployed["CheckpointLog"].address)
@@ -187,8 +199,34 @@ def deploy_all(
         deployer=deployer.address,
         admin=admin,
         admin_delay=admin_delay,
-        deploy_block=first_block or 0,
+        deploy_block=min(c.block for c in deployed.values()),
         compiler=load_artifact(CONTRACTS[0]).compiler_version,
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         contracts=deployed,
+    )
+
+
+def ensure_record_status(
+    chain: Chain, deployer: LocalAccount, deployment: Deployment
+) -> Deployment:
+    """The deployment with RecordStatus: unchanged when its manifest has one; otherwise, after
+    checking the deployment against the chain, RecordStatus is deployed on its Membership and
+    the updated manifest returned (save it: calling again with the old manifest deploys again).
+    """
+    if RECORD_STATUS in deployment.contracts:
+        return deployment
+    deployment.check(chain)
+    deployed = _deploy(chain, deployer, RECORD_STATUS, deployment.address("Membership"))
+    return dataclasses.replace(
+        deployment, contracts={**deployment.contracts, RECORD_STATUS: deployed}
+    )
+
+
+def _deploy(chain: Chain, deployer: LocalAccount, name: str, *args: Any) -> DeployedContract:
+    address, receipt = chain.deploy(deployer, name, *args)
+    return DeployedContract(
+        address=address,
+        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        block=int(receipt["blockNumber"]),
+        artifact_sha256=load_artifact(name).sha256,
     )

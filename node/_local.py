@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 
 from node._accounts import create_keystore, load_keystore
 from node._chain import Chain
-from node._deploy import Deployment, deploy_all
+from node._deploy import Deployment, deploy_all, ensure_record_status
 from node._providers import AnvilNode, connect
 from node.errors import ChainUnavailable, KeystoreError, ManifestError
 
@@ -147,6 +147,11 @@ class LocalChain:
             if paths.manifest.exists():
                 self.deployment = Deployment.load(paths.manifest)
                 self.deployment.check(self.chain)
+                if "RecordStatus" not in self.deployment.contracts:
+                    # a data dir from before the lifecycle contract: add it once
+                    deployer = deployer_account(paths)
+                    self.deployment = ensure_record_status(self.chain, deployer, self.deployment)
+                    self.deployment.save(paths.manifest)
             else:
                 deployer = deployer_account(paths)
                 self.chain.fund(deployer.address, DEV_FUNDING_WEI)

@@ -1,4 +1,8 @@
-"""Routes: thin adapters from HTTP to :class:`gateway._service.Gateway`."""
+"""Routes: thin adapters from HTTP to :class:`gateway._service.Gateway`.
+
+Service calls block (database, chain, CPU): plain ``def`` routes run in the thread pool, and
+``async`` routes (which read the raw body) hand the call to it with ``run_in_threadpool`` —
+never on the event loop, where one request would stall every other."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
@@ -147,7 +152,7 @@ def create_app(
     )
     async def submit(request: Request) -> JSONResponse:
         body = await request.body()
-        result = gateway.submit(body)
+        result = await run_in_threadpool(gateway.submit, body)
         return JSONResponse(
             {"receipts": result.receipts}, status_code=201 if result.created else 200
         )
@@ -181,7 +186,7 @@ def create_app(
     async def opened_proof(record_id: RecordId, request: Request) -> JSONResponse:
         body = await request.body()
         try:
-            return JSONResponse(gateway.opened_proof(record_id, body))
+            return JSONResponse(await run_in_threadpool(gateway.opened_proof, record_id, body))
         except g.NotAnchoredYet as exc:
             return JSONResponse({"status": "pending", **exc.extra}, status_code=202)
 
@@ -199,8 +204,8 @@ def create_app(
             422: _problem("invalid: the failing check is named (``check``)"),
         },
     )
-    async def verify(request: Request) -> dict[str, Any]:
-        return gateway.verify(await request.body())
+    async def verify(request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(gateway.verify, await request.body()))
 
     if reader is not None:
         _read_routes(app, reader)
@@ -254,13 +259,13 @@ def _read_routes(app: FastAPI, reader: Reader) -> None:
             403: _problem("denied, with the reason and the access receipt"),
         },
     )
-    async def read(request: Request) -> dict[str, Any]:
-        return reader.read(await request.body())
+    async def read(request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(reader.read, await request.body()))
 
     @app.post("/v1/subjects/accesses", tags=["reads"], openapi_extra=_body(SUBJECT_QUERY_SCHEMA))
-    async def subject_accesses(request: Request) -> dict[str, Any]:
-        return reader.subject_view(await request.body())
+    async def subject_accesses(request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(reader.subject_view, await request.body()))
 
     @app.post("/v1/audit/trace", tags=["audit"], openapi_extra=_body(AUDIT_QUERY_SCHEMA))
-    async def audit_trace(request: Request) -> dict[str, Any]:
-        return reader.audit_trace(await request.body())
+    async def audit_trace(request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(reader.audit_trace, await request.body()))

@@ -24,6 +24,7 @@ Released fields are the purpose's allowance for the category, nothing more.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -62,6 +63,7 @@ DENIAL_REASONS = (
 ANY_SUBJECT = b"\x00" * 32
 
 
+@functools.lru_cache(maxsize=256)
 def purpose_id(code: str) -> bytes:
     """A purpose's id on chain: keccak-256 of its catalog code."""
     return keccak(text=code)

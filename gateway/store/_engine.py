@@ -43,6 +43,7 @@ SQLITE_PRAGMAS: Final[tuple[tuple[str, str], ...]] = (
 """PRAGMAs applied to every SQLite connection, in this order."""
 
 _READ_ONLY: Final = "creditchain_read_only"
+_VIEW_ATTR: Final = "_creditchain_read_only_view"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -71,7 +72,11 @@ def read_only(engine: Engine) -> Engine:
     writers; a write attempted in one may fail with ``database is locked``. On PostgreSQL it is
     the same engine behaviour.
     """
-    return engine.execution_options(**{_READ_ONLY: True})
+    view: Engine | None = getattr(engine, _VIEW_ATTR, None)
+    if view is None:  # building an option engine is not cheap: one per engine, kept on it
+        view = engine.execution_options(**{_READ_ONLY: True})
+        setattr(engine, _VIEW_ATTR, view)
+    return view
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -106,8 +106,9 @@ class DbLog:
     use it inside :func:`gateway.store.session_scope` (or any session transaction).
     """
 
-    def __init__(self, session: Session, log_name: str) -> None:
-        """Bind the log called ``log_name`` (e.g. ``"records"``, ``"access"``) to ``session``."""
+    def __init__(self, session: Session | sa.Connection, log_name: str) -> None:
+        """Bind the log called ``log_name`` (e.g. ``"records"``, ``"access"``) to ``session``
+        (an ORM session, or a Core connection inside a transaction)."""
         if not log_name:
             raise InvalidRange("a log needs a name")
         self._session = session
@@ -374,6 +375,8 @@ class DbLog:
     # -----------------------------------------------------------------------------------------
 
     def _conn(self) -> sa.Connection:
+        if isinstance(self._session, sa.Connection):
+            return self._session
         return self._session.connection()
 
     def _insert_entries(

@@ -73,7 +73,7 @@ def test_chain_up_stop_up_keeps_addresses_and_checkpoints(tmp_path: Path) -> Non
     proc, ready = start_up(data, port)
     try:
         assert ready["deployed_now"] is True
-        assert set(ready["contracts"]) == {"Membership", "CheckpointLog", "Grants"}
+        assert set(ready["contracts"]) == {"Membership", "CheckpointLog", "Grants", "RecordStatus"}
         # A second `chain up` on the same data dir is refused, in one line.
         second = run("chain", "up", "--data-dir", str(data), "--port", str(free_port()))
         assert second.returncode == 1

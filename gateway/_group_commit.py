@@ -1,0 +1,147 @@
+"""Group commit of access-log appends (DESIGN §2 guarantee 5: every decision logged durably
+before any data leaves).
+
+Every read must be in the access log, durably, before its answer is sent. One transaction (and
+one fsync) per read serializes readers on the database's write lock: with SQLite each waiter
+sleeps in the busy handler, and the tail latency grows with the number of readers. Instead,
+concurrent reads hand their prepared entries to a :class:`GroupCommitter`: the first caller
+that finds no commit in progress becomes the *leader*, takes every entry queued so far and
+writes them in **one** transaction — nonces, log entries, decision rows — while later callers
+queue for the next round. Each caller returns only when the transaction holding its entry has
+committed, so the guarantee is unchanged; a failure (a replayed nonce, a database error) is
+reported to the callers it concerns, and a replayed nonce does not hold back the others.
+
+Several gateway processes may share one database: each process groups its own callers, and
+appends stay serialized in the database (:class:`gateway.store.DbLog`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from gateway.store import AccessDecision, DbLog
+from gateway.store import Submission as RequestNonce
+
+__all__ = ["GroupCommitter", "PendingAccess"]
+
+_NONCES: sa.Table = RequestNonce.__table__  # type: ignore[attr-defined]
+_DECISIONS: sa.Table = AccessDecision.__table__  # type: ignore[attr-defined]
+# A request nonce is claimed by an insert that does nothing on a conflict and returns the new
+# row's id only when it inserted one (built once; RETURNING works on SQLite and PostgreSQL).
+_CLAIM_VALUES: dict[str, Any] = {
+    name: sa.bindparam(name) for name in ("org_id", "nonce", "request_digest", "received_at")
+}
+_CLAIM_SQLITE = (
+    sqlite.insert(_NONCES).values(_CLAIM_VALUES).on_conflict_do_nothing().returning(_NONCES.c.id)
+)
+_CLAIM_PG = (
+    postgresql.insert(_NONCES)
+    .values(_CLAIM_VALUES)
+    .on_conflict_do_nothing()
+    .returning(_NONCES.c.id)
+)
+
+
+@dataclass
+class PendingAccess:
+    """One read's access-log entry and what goes with it, waiting to be committed."""
+
+    org_id: str
+    nonce: str
+    request_digest: bytes
+    received_at: int
+    entry: bytes
+    decisions: Sequence[dict[str, Any]]
+    """``access_decision`` rows without ``log_index`` (filled in at commit)."""
+    index: int | None = None
+    replayed: bool = False
+    error: BaseException | None = None
+    _done: bool = field(default=False, repr=False)
+
+
+class GroupCommitter:
+    """Commits :class:`PendingAccess` items to the ``access`` log, many per transaction."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 512) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._cv = threading.Condition()
+        self._queue: list[PendingAccess] = []
+        self._busy = False
+        self._log_exists = False
+        self.batches = 0
+        """Transactions committed (for tests and benchmarks)."""
+
+    def commit(self, item: PendingAccess) -> PendingAccess:
+        """Return once ``item`` is durably in the access log (``item.index`` set) or refused
+        (``item.replayed``, or ``item.error`` re-raised here)."""
+        with self._cv:
+            self._queue.append(item)
+            while True:
+                if item._done:
+                    break
+                if not self._busy:
+                    self._busy = True
+                    batch = self._queue[: self._max_batch]
+                    del self._queue[: self._max_batch]
+                    break
+                self._cv.wait()
+        if not item._done:
+            try:
+                self._write(batch)
+            finally:
+                with self._cv:
+                    for it in batch:
+                        it._done = True
+                    self._busy = False
+                    self._cv.notify_all()
+        if item.error is not None:
+            raise item.error
+        if item.index is None and not item.replayed:
+            raise RuntimeError("the access-log commit was interrupted")
+        return item
+
+    def _write(self, batch: list[PendingAccess]) -> None:
+        try:
+            self.batches += 1
+            with self._engine.begin() as conn:
+                accepted = [it for it in batch if self._claim_nonce(conn, it)]
+                if accepted:
+                    log = DbLog(conn, "access")
+                    if not self._log_exists:
+                        log.ensure()
+                    indices = log.append([it.entry for it in accepted])
+                    rows: list[dict[str, Any]] = []
+                    for it, index in zip(accepted, indices, strict=True):
+                        it.index = index
+                        rows.extend({**row, "log_index": index} for row in it.decisions)
+                    conn.execute(_DECISIONS.insert(), rows)
+            self._log_exists = True
+        except Exception as exc:  # noqa: BLE001 - rolled back: reported to every caller
+            for it in batch:
+                it.index = None
+                it.error = exc
+
+    @staticmethod
+    def _claim_nonce(conn: sa.Connection, it: PendingAccess) -> bool:
+        stmt = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM_SQLITE
+        claimed = conn.execute(
+            stmt,
+            {
+                "org_id": it.org_id,
+                "nonce": it.nonce,
+                "request_digest": it.request_digest,
+                "received_at": it.received_at,
+            },
+        ).first()
+        if claimed is not None:
+            return True
+        it.replayed = True
+        return False
