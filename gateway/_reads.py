@@ -223,7 +223,7 @@ class Reader:
             "nonce": nonce,
         }
         signer = fast_recover_typed(gw.domain, "ReadRequest", message, signature)
-        gw._check_signer(requester, signer, signed_at)
+        requester_org = gw._check_signer(requester, signer, signed_at)
 
         # candidates (Core statements built once: this is the hot path)
         with read_only(gw.engine).connect() as conn:
@@ -246,7 +246,7 @@ class Reader:
         block, block_ts = self.confirmed_block()
         grant = self.grant_at(grant_id, block) if grant_id is not None else None
         today = datetime.datetime.fromtimestamp(now, CHINA).date()
-        query = ReadQuery(requester, purpose.code, frozenset(cats))
+        query = ReadQuery(requester, purpose.code, frozenset(cats), requester_org.kind)
         decisions: list[tuple[Any, Decision, dict[str, Any]]] = []
         for row in rows:
             fields, record_json = self._open(row)

@@ -20,6 +20,7 @@ from gateway._anchor import Anchorer
 from gateway._config import Settings
 from gateway._devnet import DevOrg, bootstrap
 from gateway._keys import GatewaySecrets, load_secrets
+from gateway._lifecycle import Lifecycle, make_office_key
 from gateway._reads import Reader
 from gateway._service import LOG_NAMES, Gateway
 from gateway.api import create_app
@@ -58,21 +59,30 @@ class Runtime:
     anchorer: Anchorer
     app: FastAPI
     reader: Reader
+    lifecycle: Lifecycle
     local_chain: LocalChain | None = None
     consortium: dict[str, DevOrg] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _lifecycle_thread: threading.Thread | None = None
 
     def start_anchoring(self) -> None:
+        """Start the background workers: the anchoring worker, and the lifecycle worker
+        (relaying status transitions on chain, retention erasure)."""
         self._thread = threading.Thread(
             target=self.anchorer.run, args=(self._stop,), name="anchorer", daemon=True
         )
         self._thread.start()
+        self._lifecycle_thread = threading.Thread(
+            target=self.lifecycle.run, args=(self._stop,), name="lifecycle", daemon=True
+        )
+        self._lifecycle_thread.start()
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        for thread in (self._thread, self._lifecycle_thread):
+            if thread is not None:
+                thread.join(timeout=30)
         self.engine.dispose()
         if self.local_chain is not None:
             self.local_chain.stop()
@@ -152,7 +162,20 @@ def build(
         )
         anchorer.check_against_chain()
         reader = Reader(gateway, deployment.grants(chain), settings.anchor.confirmations)
-        app = create_app(gateway, reader, max_body_bytes=settings.max_body_bytes)
+        office = (
+            make_office_key(
+                consortium["credit-office"].org_id, consortium["credit-office"].account()
+            )
+            if "credit-office" in consortium
+            else None
+        )
+        lifecycle = Lifecycle(
+            gateway,
+            deployment.grants(chain),
+            deployment.record_status(chain),
+            office=office,
+        )
+        app = create_app(gateway, reader, lifecycle, max_body_bytes=settings.max_body_bytes)
     except BaseException:
         if local is not None:
             local.stop()
@@ -167,6 +190,7 @@ def build(
         anchorer,
         app,
         reader,
+        lifecycle,
         local,
         consortium,
     )

@@ -38,7 +38,16 @@ from gateway.domain.signing import (
     signing_domain,
 )
 
-__all__ = ["PROBLEM_JSON", "ClientError", "DepartmentClient", "build_submission"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ClientError",
+    "DepartmentClient",
+    "ReaderClient",
+    "build_office_request",
+    "build_subject_request",
+    "build_submission",
+    "build_transition",
+]
 
 PROBLEM_JSON: Final = "application/problem+json"
 NONCE_BYTES: Final = 32
@@ -370,3 +379,141 @@ class ReaderClient:
         body = self.build(**kwargs)
         c = self._client
         return c._answer(c._http.post(f"{c.base_url}/v1/reads", json=body), ok=(200,))
+
+
+# ---------------------------------------------------------------------------------------
+# Lifecycle (formats.md §10)
+
+
+def build_transition(
+    key: LocalAccount,
+    *,
+    chain_id: int,
+    record_status: str,
+    record_id: str,
+    origin: str,
+    current: str,
+    to: str,
+    version: int,
+    actor: bytes,
+    reason: str,
+    deadline: int,
+    successor: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """The ``POST /v1/records/{id}/status`` body: the actor's EIP-712 signature over the
+    ``RecordStatus`` transition whose evidence is the hash of the status event. ``current``,
+    ``version`` and ``origin`` come from ``GET /v1/records/{id}/status``."""
+    from gateway.domain.lifecycle import event_hash, status_event
+    from node import StatusCode, StatusTransition, reason_code, sign_transition
+
+    event = status_event(
+        record_id=record_id,
+        origin=origin,
+        current=current,
+        to=to,
+        successor=successor,
+        reason=reason,
+        actor=hex0x(actor),
+        version=version,
+        note=note,
+    )
+    t = StatusTransition(
+        record_id=bytes.fromhex(record_id),
+        origin=bytes.fromhex(origin.removeprefix("0x")),
+        to=StatusCode[to.upper()],
+        successor=bytes.fromhex(successor) if successor else b"\x00" * 32,
+        reason=reason_code(reason),
+        evidence=event_hash(event),
+        actor=actor,
+        version=version,
+        deadline=deadline,
+    )
+    signature = sign_transition(key, chain_id, record_status, t)
+    return {
+        "to": to,
+        "successor": successor,
+        "reason": reason,
+        "note": note,
+        "actor": hex0x(actor),
+        "version": version,
+        "deadline": deadline,
+        "signature": hex0x(signature),
+    }
+
+
+def build_subject_request(
+    key: LocalAccount,
+    *,
+    chain_id: int,
+    membership: str,
+    subject: Mapping[str, str],
+    record_id: str,
+    action: str,
+    details: Mapping[str, Any],
+    signed_at: int,
+    nonce: bytes,
+    salt: bytes,
+) -> dict[str, Any]:
+    """A subject's signed ``SubjectRequest`` (``action``: ``objection`` or ``repair``), with
+    the key bound to the subject in ``Grants``."""
+    import hashlib
+
+    digest = hashlib.sha256(salt + f"{subject['kind']}:{subject['id']}".encode()).digest()
+    sign = fast_typed_signer(key, signing_domain(chain_id, membership))
+    value = sign(
+        "SubjectRequest",
+        {
+            "subjectDigest": digest,
+            "recordId": bytes.fromhex(record_id),
+            "action": action,
+            "detailsHash": hashlib.sha256(canonicalize(dict(details))).digest(),
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
+    )
+    return {
+        "subject": dict(subject),
+        "subject_salt": salt.hex(),
+        "details": dict(details),
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(value),
+    }
+
+
+def build_office_request(
+    key: LocalAccount,
+    *,
+    chain_id: int,
+    membership: str,
+    org_id: bytes,
+    action: str,
+    target: bytes,
+    details: Mapping[str, Any],
+    signed_at: int,
+    nonce: bytes,
+) -> dict[str, Any]:
+    """A credit office's signed ``OfficeRequest`` (``legal-hold``, ``reject-repair``,
+    ``list-objections``); ``target`` is the record id, the repair id (big-endian), or zero."""
+    import hashlib
+
+    sign = fast_typed_signer(key, signing_domain(chain_id, membership))
+    value = sign(
+        "OfficeRequest",
+        {
+            "org": org_id,
+            "action": action,
+            "target": target,
+            "detailsHash": hashlib.sha256(canonicalize(dict(details))).digest(),
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
+    )
+    return {
+        "org": hex0x(org_id),
+        "details": dict(details),
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(value),
+    }

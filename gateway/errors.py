@@ -96,3 +96,19 @@ class ChainDisagrees(GatewayError):
 
 class Forbidden(GatewayError):
     code = "forbidden"
+
+
+class StaleVersion(GatewayError):
+    """A lifecycle transition signed for another version of the record's status."""
+
+    code = "stale-version"
+
+
+class RepairNotFound(GatewayError):
+    code = "repair-not-found"
+
+
+class NoOfficeKey(GatewayError):
+    """The gateway holds no credit-office key for an automatic lifecycle step."""
+
+    code = "no-office-key"

@@ -30,7 +30,7 @@ from gateway.domain.records import (
     org_id_for,
 )
 from gateway.domain.signing import SigningDomain, sign_typed, signing_domain, typed_signer
-from gateway.verify import Anchor, TrustRoot, make_bundle
+from gateway.verify import Anchor, RecordLifecycle, TrustRoot, make_bundle
 
 CHAIN_ID = 31337
 MEMBERSHIP = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -85,11 +85,12 @@ def sample_record(org: bytes, n: int = 0, *, category: str = "admin_penalty") ->
 class FakeChainView:
     """In-memory chain with the contracts' semantics: ``keys_at`` answers the last key
     epoch whose ``valid_from <= timestamp`` (None before the first or for unknown orgs);
-    checkpoints are looked up by exact (log id, size)."""
+    checkpoints are looked up by exact (log id, size); a record never given a status is
+    ``RecordLifecycle()`` (active, version 0)."""
 
     keys: dict[bytes, list[tuple[int, str]]] = field(default_factory=dict)
     checkpoints: dict[tuple[bytes, int], tuple[bytes, Anchor]] = field(default_factory=dict)
-    statuses: dict[bytes, str] = field(default_factory=dict)
+    statuses: dict[bytes, RecordLifecycle] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
 
     def register(self, org_id: bytes, signer: str, valid_from: int) -> None:
@@ -120,9 +121,35 @@ class FakeChainView:
         entry = self.checkpoints.get((log, size))
         return None if entry is None else entry[1]
 
-    def record_status(self, record_id: bytes) -> str:
+    def set_status(
+        self,
+        record_id: bytes,
+        status: str,
+        *,
+        origin: bytes,
+        actor: bytes | None = None,
+        successor: bytes | None = None,
+        reason: bytes = b"\x01" * 32,
+        updated_at: int = 1_795_670_000,
+    ) -> RecordLifecycle:
+        """Record a transition the way RecordStatus does: origin pinned by the first one,
+        the successor kept once set, the version counted."""
+        before = self.statuses.get(record_id, RecordLifecycle())
+        state = RecordLifecycle(
+            status=status,
+            successor=successor if successor is not None else before.successor,
+            origin=before.origin or origin,
+            actor=actor or origin,
+            reason=reason,
+            updated_at=updated_at,
+            version=before.version + 1,
+        )
+        self.statuses[record_id] = state
+        return state
+
+    def record_status(self, record_id: bytes) -> RecordLifecycle:
         self.calls.append("record_status")
-        return self.statuses.get(record_id, "active")
+        return self.statuses.get(record_id, RecordLifecycle())
 
 
 @dataclass

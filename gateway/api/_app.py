@@ -14,16 +14,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
+from gateway._lifecycle import Lifecycle
 from gateway._reads import Reader
 from gateway._service import Gateway
 from gateway.api import _problems
 from gateway.api._schemas import (
     AUDIT_QUERY_SCHEMA,
+    OFFICE_REQUEST_SCHEMA,
     PROBLEM_SCHEMA,
     PROOF_REQUEST_SCHEMA,
     READ_REQUEST_SCHEMA,
     SUBJECT_QUERY_SCHEMA,
+    SUBJECT_REQUEST_SCHEMA,
     SUBMISSION_SCHEMA,
+    TRANSITION_SCHEMA,
 )
 
 RecordId = Annotated[
@@ -108,7 +112,11 @@ class BodyLimit:
 
 
 def create_app(
-    gateway: Gateway, reader: Reader | None = None, *, max_body_bytes: int = 16 * 1024 * 1024
+    gateway: Gateway,
+    reader: Reader | None = None,
+    lifecycle: Lifecycle | None = None,
+    *,
+    max_body_bytes: int = 16 * 1024 * 1024,
 ) -> FastAPI:
     app = FastAPI(
         title="creditchain gateway",
@@ -209,6 +217,8 @@ def create_app(
 
     if reader is not None:
         _read_routes(app, reader)
+    if lifecycle is not None:
+        _lifecycle_routes(app, lifecycle)
 
     @app.get(
         "/v1/logs/{log}/checkpoint",
@@ -239,14 +249,88 @@ def create_app(
         log: LogName,
         start: Annotated[int, Query(ge=0, le=2**63 - 1)],
         end: Annotated[int, Query(ge=1, le=2**63 - 1)],
-    ) -> dict[str, Any]:
-        return gateway.entries(log, start, end)
+    ) -> JSONResponse:
+        # Up to 10,000 entries per page: encoded directly (FastAPI's generic encoder walks every
+        # string of the page in Python first).
+        return JSONResponse(gateway.entries(log, start, end))
 
     return app
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _lifecycle_routes(app: FastAPI, lc: Lifecycle) -> None:
+    @app.post(
+        "/v1/records/{record_id}/status",
+        tags=["lifecycle"],
+        openapi_extra=_body(TRANSITION_SCHEMA),
+        responses={
+            200: {"description": "logged, applied and relayed; the status leaf's receipt"},
+            403: _problem("refused by the lifecycle rules (``reason``)"),
+            409: _problem("signed for another status version"),
+        },
+    )
+    async def transition(record_id: RecordId, request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse(await run_in_threadpool(lc.transition, record_id, body))
+
+    @app.get("/v1/records/{record_id}/status", tags=["lifecycle"])
+    def record_status(record_id: RecordId) -> JSONResponse:
+        return JSONResponse(lc.record_status(record_id))
+
+    @app.get("/v1/records/{record_id}/erasure", tags=["lifecycle"])
+    def erasure(record_id: RecordId) -> JSONResponse:
+        return JSONResponse(lc.erasure_certificate(record_id))
+
+    @app.post(
+        "/v1/records/{record_id}/objections",
+        tags=["lifecycle"],
+        openapi_extra=_body(SUBJECT_REQUEST_SCHEMA),
+        status_code=201,
+    )
+    async def objection(record_id: RecordId, request: Request) -> JSONResponse:
+        body = await request.body()
+        result = await run_in_threadpool(lc.file_objection, record_id, body)
+        return JSONResponse(result, status_code=201)
+
+    @app.post(
+        "/v1/records/{record_id}/repairs",
+        tags=["lifecycle"],
+        openapi_extra=_body(SUBJECT_REQUEST_SCHEMA),
+        status_code=201,
+    )
+    async def repair(record_id: RecordId, request: Request) -> JSONResponse:
+        body = await request.body()
+        result = await run_in_threadpool(lc.apply_repair, record_id, body)
+        return JSONResponse(result, status_code=201)
+
+    @app.post(
+        "/v1/records/{record_id}/hold",
+        tags=["lifecycle"],
+        openapi_extra=_body(OFFICE_REQUEST_SCHEMA),
+    )
+    async def hold(record_id: RecordId, request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse(await run_in_threadpool(lc.set_hold, record_id, body))
+
+    @app.post(
+        "/v1/repairs/{repair_id}/rejection",
+        tags=["lifecycle"],
+        openapi_extra=_body(OFFICE_REQUEST_SCHEMA),
+    )
+    async def reject_repair(
+        repair_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request
+    ) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse(await run_in_threadpool(lc.reject_repair, repair_id, body))
+
+    @app.post(
+        "/v1/objections/query", tags=["lifecycle"], openapi_extra=_body(OFFICE_REQUEST_SCHEMA)
+    )
+    async def objections(request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(lc.objections, await request.body()))
 
 
 def _read_routes(app: FastAPI, reader: Reader) -> None:

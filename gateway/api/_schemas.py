@@ -124,6 +124,65 @@ SUBJECT_QUERY_SCHEMA: dict[str, Any] = {
     },
 }
 
+SUBJECT_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["subject", "subject_salt", "details", "signed_at", "nonce", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "subject": _SUBJECT,
+        "subject_salt": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "details": {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {
+                "reason": {"type": "string", "minLength": 1, "maxLength": 200},
+                "evidence_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            },
+        },
+        "signed_at": {"type": "integer", "minimum": 0},
+        "nonce": _HEX32_0X,
+        "signature": _SIG,
+    },
+}
+
+OFFICE_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["org", "details", "signed_at", "nonce", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "org": _HEX32_0X,
+        "details": {"type": "object"},
+        "signed_at": {"type": "integer", "minimum": 0},
+        "nonce": _HEX32_0X,
+        "signature": _SIG,
+    },
+}
+
+TRANSITION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "to",
+        "successor",
+        "reason",
+        "note",
+        "actor",
+        "version",
+        "deadline",
+        "signature",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "to": {"enum": ["active", "objected", "corrected", "repaired", "withdrawn", "erased"]},
+        "successor": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 200},
+        "note": {"type": ["string", "null"]},
+        "actor": _HEX32_0X,
+        "version": {"type": "integer", "minimum": 0, "maximum": 4294967295},
+        "deadline": {"type": "integer", "minimum": 0},
+        "signature": _SIG,
+    },
+}
+
 AUDIT_QUERY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["auditor", "query", "signed_at", "nonce", "signature"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gateway.cli._audit import audit_app
+from gateway.cli._backup import backup, restore
 from gateway.cli._chain import chain_app
 from gateway.cli._check import check
 from gateway.cli._keys import keys_app
@@ -26,6 +27,8 @@ app.command("check")(check)
 app.command("verify")(verify)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 
 def main() -> None:

@@ -7,13 +7,21 @@ or mismatched manifest, a chain query that failed).
 
 The trust root (chain id, Membership and CheckpointLog addresses) comes from the
 deployment manifest given with ``--manifest`` (default: the data dir's), never from the
-bundle, and the chain is checked against it (chain id and contract code) before use.
+bundle, and the chain is checked against it (chain id and contract code) before use. The
+record's lifecycle status is read from that manifest's RecordStatus contract; a manifest
+without one (written before it existed) is a no-verdict error, not "active".
+
+A valid bundle of a record that is no longer active still exits 0; the ``status`` line says
+what became of it — ``corrected — superseded by <record id> (since <time>)``, ``erased
+(since <time>)``, … — and ``changed by`` the org that made the change (``--json``:
+``status``, ``successor``, ``status_updated_at``, ``status_actor``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -127,7 +135,8 @@ def _valid(result: VerificationResult, as_json: bool) -> None:
         emit_json(result.to_json())
         return
     rows: list[tuple[str, Any]] = [
-        ("status", result.status),
+        ("status", _status_line(result)),
+        *([("changed by", result.status_actor)] if result.status_actor else []),
         ("category", result.category),
         ("department", f"{result.org} (signer {result.department_signer})"),
         ("gateway", f"{result.gateway} (signer {result.gateway_signer})"),
@@ -145,3 +154,21 @@ def _valid(result: VerificationResult, as_json: bool) -> None:
     typer.echo(f"VALID: record {result.record_id}")
     for name, value in rows:
         typer.echo(f"  {name:<11} {value}")
+
+
+def _status_line(result: VerificationResult) -> str:
+    """``corrected — superseded by <id> (since <time>)``, ``erased (since <time>)``,
+    ``active``."""
+    line = result.status
+    if result.successor is not None:
+        line += f" — superseded by {result.successor}"
+    if result.status_updated_at is not None:
+        line += f" (since {_utc(result.status_updated_at)})"
+    return line
+
+
+def _utc(timestamp: int) -> str:
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # not a plausible block time
+        return f"block time {timestamp}"

@@ -5,7 +5,9 @@ A read of one record is decided in this order; the first rule that fails is the 
 
 1. ``purpose-excludes-category`` — the stated purpose may not receive this category at all.
 2. ``record-not-shareable`` — the record's status stops sharing (repaired, withdrawn, erased,
-   corrected: a superseded version). An objected record is shared, marked as objected.
+   corrected: a superseded version). An objected record is shared, marked as objected. A
+   repaired record is still shared with auditors (credit repair ends publication and
+   sharing, not oversight); its subject sees it in its own file.
 3. ``disclosure-ended`` / ``disclosure-not-started`` — outside the category's disclosure
    period, counted from the record's anchor date field.
 4. by the category's sharing scope:
@@ -89,6 +91,8 @@ class ReadQuery:
     requester: bytes
     purpose: str
     categories: frozenset[str]
+    requester_kind: str = "unknown"
+    """The requester's organisation kind (``auditor`` may still read repaired records)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,9 @@ def decide(
     purpose = catalog.purpose(query.purpose)
     if not purpose.allows(record.category):
         return Decision(rid, False, "purpose-excludes-category")
-    if record.status not in SHAREABLE_STATUSES:
+    if record.status not in SHAREABLE_STATUSES and not (
+        record.status == "repaired" and query.requester_kind == "auditor"
+    ):
         return Decision(rid, False, "record-not-shareable")
     late = _disclosure(catalog, record, today)
     if late is not None:

@@ -123,6 +123,22 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("signedAt", "uint64"),
         ("nonce", "bytes32"),
     ),
+    "SubjectRequest": (
+        ("subjectDigest", "bytes32"),
+        ("recordId", "bytes32"),
+        ("action", "string"),
+        ("detailsHash", "bytes32"),
+        ("signedAt", "uint64"),
+        ("nonce", "bytes32"),
+    ),
+    "OfficeRequest": (
+        ("org", "bytes32"),
+        ("action", "string"),
+        ("target", "bytes32"),
+        ("detailsHash", "bytes32"),
+        ("signedAt", "uint64"),
+        ("nonce", "bytes32"),
+    ),
 }
 """The primary types of formats.md §3, as ``(member name, Solidity type)`` in order."""
 

@@ -33,7 +33,10 @@ from gateway.store._models import (
     LogEntry,
     LogHead,
     LogNode,
+    Objection,
     Record,
+    Repair,
+    StatusChange,
     Submission,
 )
 from gateway.store._session import session_scope
@@ -54,7 +57,10 @@ __all__ = [
     "LogHead",
     "LogNode",
     "NotFound",
+    "Objection",
     "Record",
+    "Repair",
+    "StatusChange",
     "StoreError",
     "Submission",
     "alembic_config",

@@ -2,8 +2,9 @@
 
 SQLite (the default, one machine)
     Every pooled connection gets ``journal_mode=WAL``, ``synchronous=FULL`` (an acknowledged
-    commit survives power loss), ``foreign_keys=ON``, ``busy_timeout=30000`` and two throughput
-    settings (:data:`SQLITE_PRAGMAS`). The sqlite3
+    commit survives power loss), ``foreign_keys=ON``, ``busy_timeout=30000``,
+    ``secure_delete=ON`` (deleted and overwritten content is zeroed, for erasure) and two
+    throughput settings (:data:`SQLITE_PRAGMAS`). The sqlite3
     driver's own transaction handling is switched off (``isolation_level = None``) and SQLAlchemy
     emits ``BEGIN IMMEDIATE`` itself (the documented recipe), so a transaction takes the database
     write lock when it starts. Two writers therefore queue on ``busy_timeout`` instead of one of
@@ -33,6 +34,10 @@ SQLITE_PRAGMAS: Final[tuple[tuple[str, str], ...]] = (
     ("synchronous", "FULL"),
     ("foreign_keys", "ON"),
     ("busy_timeout", "30000"),
+    # Freed bytes are zeroed: a record erased by setting its envelope to NULL leaves no copy of
+    # its ciphertext or wrapped data key in the free space of its page. (WAL frames written
+    # before the erasure keep the old page until the WAL is checkpointed and rewritten.)
+    ("secure_delete", "ON"),
     # Throughput tuning for bulk appends (random-order unique indexes on hashes dirty about one
     # page per inserted row): a 64 MiB page cache per connection (default 2 MiB), and a WAL
     # checkpoint every ~40 MiB (10000 pages; default 1000), so pages dirtied by consecutive

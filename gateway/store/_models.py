@@ -31,7 +31,10 @@ __all__ = [
     "LogEntry",
     "LogHead",
     "LogNode",
+    "Objection",
     "Record",
+    "Repair",
+    "StatusChange",
     "Submission",
 ]
 
@@ -110,6 +113,7 @@ class Record(SQLModel, table=True):
         sa.UniqueConstraint("dedup_key", name="uq_record_dedup_key"),
         sa.Index("ix_record_subject_commitment", "subject_commitment"),
         sa.Index("ix_record_submission_id", "submission_id"),
+        sa.Index("ix_record_retain_until", "retain_until"),
         sa.ForeignKeyConstraint(
             ["submission_id"], ["submission.id"], name="fk_record_submission_id"
         ),
@@ -132,6 +136,22 @@ class Record(SQLModel, table=True):
     received_at: int = Field(sa_type=_BIGINT)
     receipt: str = Field(sa_type=sa.Text(), description="signed receipt, JSON text")
     submission_id: int = Field(sa_type=_BIGINT)
+    successor: str | None = Field(default=None, description="hex record id of the correction")
+    status_version: int = Field(
+        default=0,
+        sa_type=_BIGINT,
+        sa_column_kwargs={"server_default": "0"},
+        description="lifecycle transitions so far (RecordStatus version)",
+    )
+    legal_hold: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": sa.false()},
+        description="retention erasure paused",
+    )
+    retain_until: int | None = Field(
+        default=None, sa_type=_BIGINT, description="Unix time the retention period ends"
+    )
+    erased_at: int | None = Field(default=None, sa_type=_BIGINT)
 
 
 class Anchor(SQLModel, table=True):
@@ -180,6 +200,72 @@ class AccessDecision(SQLModel, table=True):
     basis: str | None = None
     grant_id: str | None = None
     decided_at: int = Field(sa_type=_BIGINT)
+
+
+class Objection(SQLModel, table=True):
+    """A subject's objection to a record (异议), open until the department resolves it."""
+
+    __tablename__ = "objection"
+    __table_args__ = (
+        sa.Index("ix_objection_record", "record_id"),
+        sa.Index("ix_objection_state_deadline", "state", "deadline"),
+        sa.ForeignKeyConstraint(["record_id"], ["record.record_id"], name="fk_objection_record"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROWID)
+    record_id: str
+    subject_commitment: str
+    reason: str
+    evidence_hash: str
+    filed_at: int = Field(sa_type=_BIGINT)
+    deadline: int = Field(sa_type=_BIGINT)
+    state: str = Field(description="open | rejected | corrected | withdrawn | erased")
+    resolved_at: int | None = Field(default=None, sa_type=_BIGINT)
+    resolution: str | None = None
+
+
+class Repair(SQLModel, table=True):
+    """A subject's credit-repair application (信用修复) on a record."""
+
+    __tablename__ = "repair"
+    __table_args__ = (
+        sa.Index("ix_repair_record", "record_id"),
+        sa.ForeignKeyConstraint(["record_id"], ["record.record_id"], name="fk_repair_record"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROWID)
+    record_id: str
+    subject_commitment: str
+    reason: str
+    filed_at: int = Field(sa_type=_BIGINT)
+    state: str = Field(description="pending | approved | rejected")
+    decided_at: int | None = Field(default=None, sa_type=_BIGINT)
+    decided_by: str | None = None
+    decision_reason: str | None = None
+
+
+class StatusChange(SQLModel, table=True):
+    """A lifecycle transition: its records-log leaf, and the outbox of its on-chain relay."""
+
+    __tablename__ = "status_change"
+    __table_args__ = (
+        sa.UniqueConstraint("record_id", "version", name="uq_status_change_record_version"),
+        sa.Index("ix_status_change_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROWID)
+    record_id: str
+    version: int = Field(sa_type=_BIGINT)
+    from_status: str
+    to_status: str
+    transition: str = Field(sa_type=sa.Text(), description="the signed Transition, JSON text")
+    signature: str
+    actor: str
+    log_index: int = Field(sa_type=_BIGINT)
+    state: str = Field(description="pending | confirmed")
+    tx_hash: str | None = None
+    created_at: int = Field(sa_type=_BIGINT)
+    updated_at: int = Field(sa_type=_BIGINT)
 
 
 class Kek(SQLModel, table=True):

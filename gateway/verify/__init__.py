@@ -15,6 +15,10 @@ raising :class:`VerificationError` naming the first that fails (:class:`BundleMa
 check ``malformed``, when the bundle cannot be parsed), or returns a
 :class:`VerificationResult`. :class:`ChainQueryFailed` means the chain could not answer:
 no verdict. All of them derive from :class:`VerifyError`.
+
+The result reports the record's lifecycle status from the trusted manifest's RecordStatus
+contract (:class:`RecordLifecycle`): a corrected, withdrawn, repaired or erased record's
+bundle still verifies, and a corrected one names its successor.
 """
 
 from gateway.verify._chain import NodeChainView, trust_root_from
@@ -37,6 +41,7 @@ from gateway.verify._checks import (
     LogProof,
     ReceiptSignatureCheck,
     RecordCommitmentCheck,
+    RecordLifecycle,
     StatusCheck,
     TrustRoot,
     TrustRootCheck,
@@ -69,6 +74,7 @@ __all__ = [
     "NodeChainView",
     "ReceiptSignatureCheck",
     "RecordCommitmentCheck",
+    "RecordLifecycle",
     "StatusCheck",
     "TrustRoot",
     "TrustRootCheck",

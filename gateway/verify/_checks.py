@@ -7,8 +7,9 @@ the first failure, much like a sigstore verification policy.
 
 Only three things are trusted: the :class:`TrustRoot` (chain id and the two contract
 addresses, from the verifier's own deployment manifest), the :class:`ChainView` answering
-from that chain, and optionally the network pepper (member gateways only). Everything in
-the bundle, including which chain and contracts it names, is data to be checked.
+from that chain (the record's lifecycle status from the RecordStatus contract of that same
+manifest), and optionally the network pepper (member gateways only). Everything in the
+bundle, including which chain and contracts it names, is data to be checked.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "LogProof",
     "ReceiptSignatureCheck",
     "RecordCommitmentCheck",
+    "RecordLifecycle",
     "StatusCheck",
     "TrustRoot",
     "TrustRootCheck",
@@ -110,7 +112,8 @@ class BundleMalformed(VerificationError):
 
 
 class ChainQueryFailed(VerifyError):
-    """The chain could not answer (unreachable node, unexpected revert): no verdict."""
+    """The chain could not answer (unreachable node, unexpected revert, a trusted manifest
+    without the contract to ask): no verdict."""
 
     code = "chain-query-failed"
 
@@ -148,6 +151,28 @@ class Anchor:
     tx_hash: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class RecordLifecycle:
+    """A record's lifecycle state as the chain's RecordStatus contract holds it.
+
+    ``status`` is one of :data:`RECORD_STATUSES`. Ids the contract holds as zero are
+    ``None`` here: ``successor`` is the record id of the new version once the record has been
+    corrected (the contract keeps it afterwards), ``origin`` the submitting department's org
+    id pinned by the first transition, ``actor`` the organisation that made the latest
+    transition, ``reason`` its reason code (keccak256 of the reason), ``updated_at`` its block
+    time and ``version`` the number of transitions so far. ``RecordLifecycle()`` is the state
+    of a record never transitioned: active, version 0.
+    """
+
+    status: str = "active"
+    successor: bytes | None = None
+    origin: bytes | None = None
+    actor: bytes | None = None
+    reason: bytes | None = None
+    updated_at: int = 0
+    version: int = 0
+
+
 @runtime_checkable
 class ChainView(Protocol):
     """What verification needs to know from the (trusted) chain.
@@ -169,8 +194,9 @@ class ChainView(Protocol):
         """Block and transaction that anchored checkpoint ``size`` of ``log_id``, or None."""
         ...
 
-    def record_status(self, record_id: bytes) -> str:
-        """The record's lifecycle status, one of :data:`RECORD_STATUSES`."""
+    def record_status(self, record_id: bytes) -> RecordLifecycle:
+        """The record's lifecycle state (``RecordLifecycle()`` for a record never
+        transitioned)."""
         ...
 
 
@@ -619,17 +645,36 @@ class ReceiptSignatureCheck(_Base):
 
 
 class StatusCheck(_Base):
-    """The record's current lifecycle status, from the chain."""
+    """The record's current lifecycle status, from the trusted chain's RecordStatus contract.
+
+    A record that is no longer active still verifies: the status (and for a corrected record
+    its successor) is what the check establishes. It fails when the chain pins the record's
+    status to another origin than the leaf's department: a lifecycle change recorded for
+    another department is not this record's.
+    """
 
     name = "status"
 
     def verify(self, bundle: Bundle, ctx: VerifyContext) -> None:
         if bundle.status_source != STATUS_SOURCE:
             raise self.fail(f"unknown status source {bundle.status_source!r}")
-        status = ctx.chain.record_status(bundle.record_id)
-        if status not in RECORD_STATUSES:
-            raise self.fail(f"the chain reports an unknown status {status!r}")
-        ctx.findings["status"] = status
+        state = ctx.chain.record_status(bundle.record_id)
+        if state.status not in RECORD_STATUSES:
+            raise self.fail(f"the chain reports an unknown status {state.status!r}")
+        if state.origin is not None and state.origin != bundle.leaf.org:
+            raise self.fail(
+                f"status set for another origin: the chain pins origin {hex0x(state.origin)}, "
+                f"the record's department is {hex0x(bundle.leaf.org)}"
+            )
+        if state.status == "corrected":
+            if state.successor is None:
+                raise self.fail("the chain reports the record corrected but names no successor")
+            ctx.findings["successor"] = state.successor.hex()
+        ctx.findings["status"] = state.status
+        if state.version > 0:  # transitioned at least once (an active record may have been)
+            ctx.findings["status_updated_at"] = str(state.updated_at)
+            if state.actor is not None:
+                ctx.findings["status_actor"] = hex0x(state.actor)
 
 
 DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
@@ -656,6 +701,12 @@ class VerificationResult:
     ``skipped`` lists checks that had nothing to check: ``record-commitment`` for a
     commitment-only bundle (``record_included`` is then False — the bundle proves that a
     record with this commitment was signed and anchored, not what it says).
+
+    ``status`` is the record's lifecycle status on chain; a valid bundle of a record that is
+    no longer active proves what was submitted, not that it still stands. ``successor`` is
+    the record id of the new version when the record is ``corrected`` (None otherwise);
+    ``status_updated_at`` (block time) and ``status_actor`` (org id) describe the latest
+    transition, None for a record never transitioned.
     """
 
     record_id: str
@@ -673,12 +724,18 @@ class VerificationResult:
     checkpoint_size: int
     anchor_block: int
     subject_checked: bool
+    successor: str | None = None
+    status_updated_at: int | None = None
+    status_actor: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "valid": True,
             "record_id": self.record_id,
             "status": self.status,
+            "successor": self.successor,
+            "status_updated_at": self.status_updated_at,
+            "status_actor": self.status_actor,
             "checks": list(self.checks),
             "skipped": list(self.skipped),
             "record_included": self.record_included,
@@ -727,6 +784,7 @@ def verify_bundle(
         if check.name not in ctx.skipped:
             passed.append(check.name)
     leaf = parsed.leaf
+    updated_at = ctx.findings.get("status_updated_at")
     return VerificationResult(
         record_id=parsed.record_id.hex(),
         status=ctx.findings.get("status", "unknown"),
@@ -743,4 +801,7 @@ def verify_bundle(
         checkpoint_size=parsed.log.size,
         anchor_block=parsed.chain.anchor_block,
         subject_checked=ctx.findings.get("subject") == "checked",
+        successor=ctx.findings.get("successor"),
+        status_updated_at=None if updated_at is None else int(updated_at),
+        status_actor=ctx.findings.get("status_actor"),
     )

@@ -25,6 +25,7 @@ from gateway.verify import (
     Anchor,
     ChainView,
     NodeChainView,
+    RecordLifecycle,
     VerificationError,
     trust_root_from,
     verify_bundle,
@@ -162,8 +163,10 @@ def test_checkpoint_root_and_anchor(world: World) -> None:
     assert view.anchor(unknown, 3) is None
 
 
-def test_status_is_active_until_the_lifecycle_contract_exists(world: World) -> None:
-    assert world.view.record_status(b"\x00" * 32) == "active"
+def test_a_record_never_transitioned_is_active(world: World) -> None:
+    never = world.view.record_status(hashlib.sha256(b"record " + os.urandom(8)).digest())
+    assert never == RecordLifecycle()
+    assert (never.status, never.successor, never.origin, never.version) == ("active", None, None, 0)
 
 
 # ---------------------------------------------------------------------------------------

@@ -56,7 +56,13 @@ from gateway.client import ClientError, DepartmentClient
 from gateway.domain.identifiers import make_uscc
 from gateway.domain.merkle import MemoryTree
 from gateway.domain.records import log_id
-from gateway.verify import Anchor, NodeChainView, trust_root_from, verify_bundle
+from gateway.verify import (
+    Anchor,
+    NodeChainView,
+    RecordLifecycle,
+    trust_root_from,
+    verify_bundle,
+)
 from node import Deployment, connect
 from tests.e2e._gateway_proc import CLI, GatewayProcess, fixed_port
 from tests.samples import sample_fields
@@ -351,7 +357,7 @@ class CachedChainView:
     def anchor(self, log: bytes, size: int) -> Anchor | None:
         return self._memo(("a", log, size), lambda: self.view.anchor(log, size))  # type: ignore[no-any-return]
 
-    def record_status(self, record_id: bytes) -> str:
+    def record_status(self, record_id: bytes) -> RecordLifecycle:
         return self.view.record_status(record_id)
 
 

@@ -32,6 +32,7 @@ from gateway.verify import (
     Anchor,
     ChainView,
     NodeChainView,
+    RecordLifecycle,
     VerificationResult,
     trust_root_from,
     verify_bundle,
@@ -232,7 +233,7 @@ class MemoChainView:
         key = ("anchor", log_id, size)
         return self._get(key, lambda: self.inner.anchor(log_id, size))
 
-    def record_status(self, record_id: bytes) -> str:
+    def record_status(self, record_id: bytes) -> RecordLifecycle:
         return self.inner.record_status(record_id)
 
 

@@ -5,6 +5,7 @@ right check."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +16,10 @@ from gateway.verify import (
     DEFAULT_CHECKS,
     Anchor,
     BundleMalformed,
+    ChainQueryFailed,
     ChainView,
     InclusionCheck,
+    RecordLifecycle,
     TrustRoot,
     VerificationError,
     VerifyError,
@@ -111,10 +114,166 @@ def test_with_the_pepper_the_subject_commitment_is_checked() -> None:
 
 def test_status_comes_from_the_chain() -> None:
     bundle, view = FACTORY.scenario()
-    view.statuses[bytes.fromhex(bundle["status"]["record_id"])] = "withdrawn"
+    rid = bytes.fromhex(bundle["status"]["record_id"])
+    view.set_status(rid, "withdrawn", origin=FACTORY.dept_org)
     assert verify_bundle(bundle, view, trusted=TRUSTED).status == "withdrawn"
-    view.statuses[bytes.fromhex(bundle["status"]["record_id"])] = "deleted-by-magic"
+    view.statuses[rid] = RecordLifecycle(status="deleted-by-magic")
     assert failing_check(bundle, view) == "status"
+
+
+# ---------------------------------------------------------------------------------------
+# Lifecycle status (formats.md §8, check 7)
+
+SUCCESSOR = hashlib.sha256(b"the corrected version").digest()
+CREDIT_OFFICE = hashlib.sha256(b"credit office").digest()
+CHANGED_AT = 1_795_670_000
+
+
+def _record_id(bundle: dict[str, Any]) -> bytes:
+    return bytes.fromhex(bundle["status"]["record_id"])
+
+
+def test_a_record_never_transitioned_is_active_with_nothing_more() -> None:
+    bundle, view = FACTORY.scenario()
+    result = verify_bundle(bundle, view, trusted=TRUSTED)
+    assert (result.status, result.successor) == ("active", None)
+    assert (result.status_updated_at, result.status_actor) == (None, None)
+    doc = result.to_json()
+    assert doc["status"] == "active"
+    assert doc["successor"] is None  # always present, null unless corrected
+    assert doc["status_updated_at"] is None
+    assert doc["status_actor"] is None
+
+
+@pytest.mark.parametrize("status", ["objected", "corrected", "repaired", "withdrawn", "erased"])
+def test_every_status_is_reported_and_the_bundle_still_verifies(status: str) -> None:
+    bundle, view = FACTORY.scenario()
+    actor = CREDIT_OFFICE if status == "repaired" else FACTORY.dept_org
+    view.set_status(
+        _record_id(bundle),
+        status,
+        origin=FACTORY.dept_org,
+        actor=actor,
+        successor=SUCCESSOR if status == "corrected" else None,
+        updated_at=CHANGED_AT,
+    )
+    result = verify_bundle(bundle, view, trusted=TRUSTED)
+    assert list(result.checks) == ORDER  # valid: every check passed, "status" included
+    assert result.status == status
+    assert result.successor == (SUCCESSOR.hex() if status == "corrected" else None)
+    assert result.status_updated_at == CHANGED_AT
+    assert result.status_actor == "0x" + actor.hex()
+    doc = result.to_json()
+    assert doc["valid"] is True
+    assert (doc["status"], doc["successor"]) == (status, result.successor)
+    assert (doc["status_updated_at"], doc["status_actor"]) == (CHANGED_AT, "0x" + actor.hex())
+
+
+def test_a_corrected_record_names_its_successor_in_every_bundle_form() -> None:
+    bundle, view = FACTORY.scenario(batch=3, position=1)
+    view.set_status(_record_id(bundle), "corrected", origin=FACTORY.dept_org, successor=SUCCESSOR)
+    commitment_only = {k: v for k, v in bundle.items() if k not in ("record", "salt")}
+    for b in (bundle, commitment_only):
+        result = verify_bundle(b, view, trusted=TRUSTED, pepper=FACTORY.pepper)
+        assert result.status == "corrected"
+        assert result.successor == SUCCESSOR.hex()
+        assert result.record_id != result.successor
+
+
+def test_the_successor_is_reported_only_while_the_record_is_corrected() -> None:
+    """The contract keeps the successor when a corrected record is erased; the verifier
+    reports the current status, erased, with no successor."""
+    bundle, view = FACTORY.scenario()
+    rid = _record_id(bundle)
+    view.set_status(rid, "corrected", origin=FACTORY.dept_org, successor=SUCCESSOR)
+    view.set_status(rid, "erased", origin=FACTORY.dept_org, updated_at=CHANGED_AT + 60)
+    assert view.statuses[rid].successor == SUCCESSOR
+    result = verify_bundle(bundle, view, trusted=TRUSTED)
+    assert (result.status, result.successor) == ("erased", None)
+    assert result.status_updated_at == CHANGED_AT + 60
+
+
+def test_an_objection_rejected_is_active_again_with_its_transition_reported() -> None:
+    bundle, view = FACTORY.scenario()
+    rid = _record_id(bundle)
+    view.set_status(rid, "objected", origin=FACTORY.dept_org)
+    view.set_status(rid, "active", origin=FACTORY.dept_org, actor=CREDIT_OFFICE)
+    result = verify_bundle(bundle, view, trusted=TRUSTED)
+    assert (result.status, result.successor) == ("active", None)
+    assert result.status_actor == "0x" + CREDIT_OFFICE.hex()
+    assert result.status_updated_at is not None
+
+
+@pytest.mark.parametrize("status", ["active", "objected", "corrected", "erased"])
+def test_a_status_pinned_to_another_origin_fails_the_status_check(status: str) -> None:
+    bundle, view = FACTORY.scenario()
+    other = hashlib.sha256(b"another department").digest()
+    view.set_status(
+        _record_id(bundle),
+        status,
+        origin=other,
+        successor=SUCCESSOR if status == "corrected" else None,
+    )
+    with pytest.raises(VerificationError) as info:
+        verify_bundle(bundle, view, trusted=TRUSTED)
+    assert info.value.check == "status"
+    assert "status set for another origin" in info.value.detail
+    assert "0x" + other.hex() in info.value.detail
+    assert list(info.value.passed) == ORDER[:-1]
+
+
+def test_the_status_of_the_bundles_own_record_is_asked() -> None:
+    bundle, view = FACTORY.scenario()
+    elsewhere = hashlib.sha256(b"some other record").digest()
+    view.set_status(elsewhere, "erased", origin=FACTORY.dept_org)
+    assert verify_bundle(bundle, view, trusted=TRUSTED).status == "active"
+
+
+def test_a_corrected_status_without_a_successor_fails() -> None:
+    bundle, view = FACTORY.scenario()
+    view.statuses[_record_id(bundle)] = RecordLifecycle(
+        status="corrected", origin=FACTORY.dept_org, actor=FACTORY.dept_org, version=1
+    )
+    assert failing_check(bundle, view) == "status"
+
+
+def test_a_chain_that_cannot_tell_the_status_gives_no_verdict() -> None:
+    bundle, view = FACTORY.scenario()
+
+    def unreachable(record_id: bytes) -> RecordLifecycle:
+        raise ChainQueryFailed("node unreachable")
+
+    view.record_status = unreachable  # type: ignore[method-assign]
+    with pytest.raises(ChainQueryFailed):
+        verify_bundle(bundle, view, trusted=TRUSTED)
+
+
+@pytest.mark.parametrize(
+    ("result", "line"),
+    [
+        ({"status": "active"}, "active"),
+        (
+            {
+                "status": "corrected",
+                "successor": "ab" * 32,
+                "status_updated_at": 1_795_670_000,
+                "status_actor": "0x" + "cd" * 32,
+            },
+            f"corrected — superseded by {'ab' * 32} (since 2026-11-26T05:13:20Z)",
+        ),
+        (
+            {"status": "erased", "status_updated_at": 0, "status_actor": "0x01"},
+            "erased (since 1970-01-01T00:00:00Z)",
+        ),
+        ({"status": "withdrawn", "status_updated_at": 2**64 - 1}, "withdrawn (since block time "),
+    ],
+)
+def test_the_cli_status_line(result: dict[str, Any], line: str) -> None:
+    from gateway.cli._verify import _status_line
+
+    bundle, view = FACTORY.scenario()
+    valid = dataclasses.replace(verify_bundle(bundle, view, trusted=TRUSTED), **result)
+    assert _status_line(valid).startswith(line)
 
 
 # ---------------------------------------------------------------------------------------
