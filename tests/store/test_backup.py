@@ -24,11 +24,24 @@ from gateway.cli import app
 from gateway.domain.envelope import Envelope, open_
 from gateway.store import DbLog, current_revision, head_revision, make_engine, upgrade
 from node import Checkpoint, StatusCode, StatusTransition, reason_code
-from tests.integration.conftest import Env, chain_clock, env, sqlite_env  # noqa: F401
+from tests.integration import conftest as integration
+from tests.integration.conftest import Env, chain_clock
 from tests.integration.test_reads import read
 from tests.store.conftest import new_database
 
 SKIP_TABLES = {"alembic_version"}
+
+
+@pytest.fixture
+def gw(db_url: str, tmp_path: Path) -> Iterator[Env]:
+    """A running gateway (tests/integration/conftest.py) on each database backend."""
+    yield from integration._running(db_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_gw(tmp_path: Path) -> Iterator[Env]:
+    """A running gateway on SQLite only."""
+    yield from integration._running(f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +177,8 @@ def sqlite_path(engine: Engine) -> Path | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_backup_then_restore_is_row_for_row(env: Env, tmp_path: Path) -> None:  # noqa: F811
+def test_backup_then_restore_is_row_for_row(gw: Env, tmp_path: Path) -> None:
+    env = gw
     populate(env)
     live = env.runtime.engine
     dest = tmp_path / "backup.db"
@@ -173,7 +187,8 @@ def test_backup_then_restore_is_row_for_row(env: Env, tmp_path: Path) -> None:  
 
     # the file: one SQLite file in rollback-journal mode, with its manifest
     assert dest.is_file()
-    assert not Path(f"{dest}-wal").exists() and not Path(f"{dest}-journal").exists()
+    assert not Path(f"{dest}-wal").exists()
+    assert not Path(f"{dest}-journal").exists()
     assert oct(dest.stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".backup")] == []
     with sqlite3.connect(dest) as db:
@@ -195,7 +210,8 @@ def test_backup_then_restore_is_row_for_row(env: Env, tmp_path: Path) -> None:  
             log = DbLog(conn, name)
             assert manifest.logs[name].size == log.size() > 0
             assert manifest.logs[name].root == log.root().hex()
-    assert seen and seen[-1] == (manifest.total_rows, manifest.total_rows)
+    assert seen
+    assert seen[-1] == (manifest.total_rows, manifest.total_rows)
 
     with ExitStack() as stack:
         target = fresh_target(env, stack, tmp_path, "restored")
@@ -204,7 +220,8 @@ def test_backup_then_restore_is_row_for_row(env: Env, tmp_path: Path) -> None:  
         )
         assert report.findings == ()
         assert report.intact
-        assert report.erased_on_restore == () and report.erased_unknown == ()
+        assert report.erased_on_restore == ()
+        assert report.erased_unknown == ()
         assert report.schema_revision == head_revision() == current_revision(target)
         assert dict(report.row_counts) == dict(manifest.row_counts)
         assert dump(target) == expected
@@ -229,7 +246,8 @@ def test_backup_then_restore_is_row_for_row(env: Env, tmp_path: Path) -> None:  
 # ---------------------------------------------------------------------------------------------
 
 
-def test_a_backup_never_holds_an_erased_record(env: Env, tmp_path: Path) -> None:  # noqa: F811
+def test_a_backup_never_holds_an_erased_record(gw: Env, tmp_path: Path) -> None:
+    env = gw
     ids = populate(env)
     live = env.runtime.engine
     victim, other = ids[1], ids[2]
@@ -282,14 +300,16 @@ def test_a_backup_never_holds_an_erased_record(env: Env, tmp_path: Path) -> None
         assert report.findings == ()
         assert report.erased_on_restore == ()
         row = record_row(target, victim)
-        assert row["envelope"] is None and row["status"] == "erased"
+        assert row["envelope"] is None
+        assert row["status"] == "erased"
         assert record_row(target, other)["envelope"] is not None
 
 
 def test_restore_reapplies_erasures_since_the_backup(
-    env: Env,  # noqa: F811
+    gw: Env,
     tmp_path: Path,
 ) -> None:
+    env = gw
     ids = populate(env)
     victim = ids[0]
     secrets = secrets_of(env, victim)
@@ -381,7 +401,7 @@ def test_refusals(small_backup: Path, migrated: Engine, tmp_path: Path) -> None:
             restore(tmp_path / "nope.db", target, keyring={})
         garbage = tmp_path / "garbage.db"
         garbage.write_bytes(b"this is not a database" * 100)
-        with pytest.raises(BackupError, match="cannot read backup .*not a database"):
+        with pytest.raises(BackupError, match=r"cannot read backup .*not a database"):
             restore(garbage, target, keyring={})
         plain = tmp_path / "plain.db"
         with sqlite3.connect(plain) as db:
@@ -394,7 +414,7 @@ def test_refusals(small_backup: Path, migrated: Engine, tmp_path: Path) -> None:
         for i in range(2 * page, len(data) - page, page):  # smash every page but the first
             data[i + 8 : i + 24] = b"\xff" * 16
         damaged.write_bytes(bytes(data))
-        with pytest.raises(BackupError, match="damaged|malformed|cannot read"):
+        with pytest.raises(BackupError, match=r"damaged|malformed|cannot read"):
             restore(damaged, target, keyring={})
         tampered = tmp_path / "tampered.db"
         tampered.write_bytes(small_backup.read_bytes())
@@ -452,17 +472,17 @@ def _erase_on_chain(env: Env, rid: str) -> None:
 
 
 @pytest.fixture
-def cli() -> Iterator[CliRunner]:
-    yield CliRunner()
+def cli() -> CliRunner:
+    return CliRunner()
 
 
 def test_cli_backup_and_restore(
-    sqlite_env: Env,  # noqa: F811
+    sqlite_gw: Env,
     tmp_path: Path,
     cli: CliRunner,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = sqlite_env
+    env = sqlite_gw
     ids = populate(env)
     data_dir = env.runtime.settings.data_dir
     live_url = str(env.runtime.engine.url)
@@ -471,16 +491,19 @@ def test_cli_backup_and_restore(
     result = cli.invoke(app, ["backup", str(dest), "--database-url", live_url, "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["path"] == str(dest) and doc["row_counts"]["record"] == 6
+    assert doc["path"] == str(dest)
+    assert doc["row_counts"]["record"] == 6
     assert doc["bytes"] == dest.stat().st_size
 
     # refusals: one line on stderr, exit 1
     result = cli.invoke(app, ["backup", str(dest), "--database-url", live_url])
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
     assert "exists" in result.stderr
     result = cli.invoke(app, ["backup", str(tmp_path / "x.db"), "--data-dir", str(tmp_path / "d")])
-    assert result.exit_code == 1 and "no gateway database" in result.stderr
+    assert result.exit_code == 1
+    assert "no gateway database" in result.stderr
     target = ["--data-dir", str(data_dir)]
     new_db = f"sqlite:///{tmp_path / 'new.db'}"
     result = cli.invoke(app, ["restore", str(tmp_path / "nope.db"), *target, "--no-chain"])
@@ -488,12 +511,14 @@ def test_cli_backup_and_restore(
     assert result.stderr == f"error: no backup file at {tmp_path / 'nope.db'}\n"
     result = cli.invoke(app, ["restore", str(dest), *target, "--database-url", live_url])
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and "is not empty (rows in" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "is not empty (rows in" in result.stderr
     # no chain running for this data dir: refused unless --no-chain
     result = cli.invoke(app, ["restore", str(dest), *target, "--database-url", new_db])
     assert result.exit_code == 1, result.output
     assert result.stderr.count("\n") == 1
-    assert "cannot read erasures from the chain" in result.stderr and "--no-chain" in result.stderr
+    assert "cannot read erasures from the chain" in result.stderr
+    assert "--no-chain" in result.stderr
     assert not (tmp_path / "new.db").exists()
 
     # --no-chain: restored, erasures since the backup not re-applied (and said so)
@@ -502,7 +527,8 @@ def test_cli_backup_and_restore(
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["intact"] is True and doc["chain_checked"] is False
+    assert doc["intact"] is True
+    assert doc["chain_checked"] is False
     assert doc["row_counts"]["record"] == 6
     assert "warning: --no-chain" in result.stderr
 
@@ -519,6 +545,7 @@ def test_cli_backup_and_restore(
     engine = make_engine(chained)
     try:
         row = record_row(engine, victim)
-        assert row["envelope"] is None and row["status"] == "erased"
+        assert row["envelope"] is None
+        assert row["status"] == "erased"
     finally:
         engine.dispose()

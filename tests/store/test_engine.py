@@ -33,6 +33,7 @@ def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
                     "synchronous",
                     "foreign_keys",
                     "busy_timeout",
+                    "secure_delete",
                     "cache_size",
                     "wal_autocheckpoint",
                 )
@@ -42,6 +43,7 @@ def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
                 "synchronous": 2,
                 "foreign_keys": 1,
                 "busy_timeout": 30000,
+                "secure_delete": 1,
                 "cache_size": -65536,
                 "wal_autocheckpoint": 10000,
             }
@@ -49,6 +51,46 @@ def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
             conn.close()
     finally:
         engine.dispose()
+
+
+def test_sqlite_erased_bytes_do_not_stay_in_the_file(tmp_path: Path) -> None:
+    """secure_delete: a value overwritten with NULL (an erased envelope) leaves no copy in the
+    database file once the WAL is checkpointed. Without it, the freed bytes stay (the control)."""
+
+    def leftover(engine: Engine, path: Path) -> tuple[bool, bool]:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id TEXT PRIMARY KEY, blob BLOB, status TEXT)")
+            for i in range(40):
+                conn.exec_driver_sql(
+                    "INSERT INTO t VALUES (?, ?, 'active')",
+                    (f"r{i}", b"SECRET%03d" % i + bytes(range(256))),
+                )
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE t SET blob = NULL, status = 'erased' WHERE id = 'r7'")
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+        data = path.read_bytes()
+        wal = Path(f"{path}-wal")
+        if wal.exists():
+            data += wal.read_bytes()
+        return b"SECRET007" in data, b"SECRET008" in data
+
+    path = tmp_path / "g.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        assert leftover(engine, path) == (False, True)
+    finally:
+        engine.dispose()
+    control = tmp_path / "control.db"
+    plain = make_engine(f"sqlite:///{control}")
+    sa.event.listen(plain, "connect", lambda dbapi, _rec: dbapi.execute("PRAGMA secure_delete=OFF"))
+    try:
+        assert leftover(plain, control) == (True, True)
+    finally:
+        plain.dispose()
 
 
 def test_sqlite_transactions_begin_immediate_and_read_only_deferred(tmp_path: Path) -> None:
