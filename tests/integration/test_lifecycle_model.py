@@ -397,7 +397,7 @@ def test_lifecycle_state_machine(sqlite_env: Env) -> None:
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=int(os.environ.get("LIFECYCLE_EXAMPLES", "12")),
+            max_examples=int(os.environ.get("LIFECYCLE_EXAMPLES", "10")),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=list(HealthCheck),
