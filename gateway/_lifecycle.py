@@ -27,7 +27,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import logging
@@ -41,8 +40,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
-from gateway._reads import CHINA, subject_digest
 from gateway._reads import _subject as parse_subject
+from gateway._reads import subject_digest
 from gateway._service import Gateway, parse_body
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
@@ -52,7 +51,7 @@ from gateway.domain.lifecycle import (
     TransitionRefused,
     check_transition,
     event_hash,
-    retention_end,
+    retain_until,
     status_event,
 )
 from gateway.domain.records import hex0x, parse_hex
@@ -662,7 +661,8 @@ class Lifecycle:
     # -- retention and the background step ------------------------------------------------------
 
     def retention_step(self, *, batch: int = 200) -> int:
-        """Fill in retention dates, then erase records whose retention has ended (not under
+        """Fill in retention dates of records stored before they were computed at submission,
+        then erase records whose retention has ended (not under
         legal hold). Returns the number erased."""
         gw = self.gw
         with session_scope(gw.engine, read_only=True) as s:
@@ -684,13 +684,13 @@ class Lifecycle:
                         )
                     )
                     assert isinstance(opened, dict)
-                    end = retention_end(
+                    until = retain_until(
                         gw.catalog.category(row.category), opened["record"]["fields"]
                     )
                     s.execute(
                         sa.update(Record)
                         .where(col(Record.record_id) == row.record_id)
-                        .values(retain_until=_day_start(end) if end else 2**62)
+                        .values(retain_until=until)
                     )
         now = int(gw.clock())
         with session_scope(gw.engine, read_only=True) as s:
@@ -717,7 +717,7 @@ class Lifecycle:
         self.relay()
         self.retention_step()
 
-    def run(self, stop: threading.Event, interval: float = 2.0) -> None:
+    def run(self, stop: threading.Event, interval: float = 10.0) -> None:
         while not stop.is_set():
             try:
                 self.step()
@@ -814,11 +814,6 @@ class Lifecycle:
                 )
         except sa.exc.IntegrityError:
             raise ReplayedRequest(f"nonce {hex0x(nonce)} was used before") from None
-
-
-def _day_start(day: datetime.date) -> int:
-    """00:00 of ``day`` in the gateway's jurisdiction, as Unix time."""
-    return int(datetime.datetime.combine(day, datetime.time(), CHINA).timestamp())
 
 
 def _record_hex(record_id: str) -> str:

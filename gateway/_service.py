@@ -34,6 +34,7 @@ from gateway.domain.catalog import Catalog
 from gateway.domain.envelope import open_, seal
 from gateway.domain.errors import CanonicalizationError
 from gateway.domain.identifiers import subject_commitment
+from gateway.domain.lifecycle import retain_until
 from gateway.domain.merkle import verify_inclusion
 from gateway.domain.records import (
     Submission,
@@ -387,6 +388,9 @@ class Gateway:
                             "received_at": now,
                             "receipt": receipt_json,
                             "submission_id": submission_id,
+                            "retain_until": retain_until(
+                                self.catalog.category(r.record.category), r.record.fields
+                            ),
                         }
                     )
                     receipts[key] = receipt_json

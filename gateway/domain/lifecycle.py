@@ -24,12 +24,14 @@ from gateway.domain.errors import DomainError
 
 __all__ = [
     "ALLOWED",
+    "KEEP_FOREVER",
     "OFFICE_ONLY",
     "STATUSES",
     "Status",
     "TransitionRefused",
     "check_transition",
     "event_hash",
+    "retain_until",
     "retention_end",
     "status_event",
 ]
@@ -166,3 +168,19 @@ def retention_end(category: Category, fields: Mapping[str, Any]) -> datetime.dat
     if start is None:
         return None
     return rule.end(start)
+
+
+KEEP_FOREVER: Final = 2**62
+"""``retain_until`` of a record with no automatic end of retention."""
+
+_JURISDICTION = datetime.timezone(datetime.timedelta(hours=8))
+"""Periods are counted in dates of the gateway's jurisdiction (UTC+8, no DST)."""
+
+
+def retain_until(category: Category, fields: Mapping[str, Any]) -> int:
+    """Unix time at which the record's retention ends (00:00 of its end date, UTC+8), or
+    :data:`KEEP_FOREVER`."""
+    end = retention_end(category, fields)
+    if end is None:
+        return KEEP_FOREVER
+    return int(datetime.datetime.combine(end, datetime.time(), _JURISDICTION).timestamp())
