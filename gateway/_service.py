@@ -445,6 +445,15 @@ class Gateway:
         return {"log": name, "first": first, "second": second, "proof": [p.hex() for p in proof]}
 
     def entries(self, name: str, start: int, end: int) -> dict[str, Any]:
+        got = self.raw_entries(name, start, end)
+        return {
+            "log": self._log_name(name),
+            "start": start,
+            "entries": [e.decode("utf-8") for e in got],
+        }
+
+    def raw_entries(self, name: str, start: int, end: int) -> list[bytes]:
+        """Leaf entries ``[start, end)`` as stored: the exact bytes each leaf hash covers."""
         name = self._log_name(name)
         with session_scope(self.engine, read_only=True) as s:
             db = DbLog(s, name)
@@ -454,8 +463,7 @@ class Gateway:
                     f"need 0 <= start < end <= {size} and at most {MAX_ENTRIES_PER_READ} "
                     "entries per request"
                 )
-            got = db.entries(start, end)
-        return {"log": name, "start": start, "entries": [e.decode("utf-8") for e in got]}
+            return db.entries(start, end)
 
     def inclusion(self, name: str, index: int, size: int) -> dict[str, Any]:
         name = self._log_name(name)

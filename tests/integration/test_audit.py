@@ -148,6 +148,38 @@ def test_audit_verify_passes_and_names_every_tampering(env: Env) -> None:
             level = [node_hash(level[2 * i], level[2 * i + 1]) for i in range(len(level) // 2)]
             lvl += 1
 
+    def split(conn: sa.Connection) -> None:
+        """An entry rewritten with a raw newline, hashes rewritten (it would read as two
+        lines of the line-per-entry transfer)."""
+        from gateway.domain.merkle import leaf_hash, node_hash
+
+        entries = [rows[i][0] for i in sorted(rows)]
+        entries[1] = entries[1].replace(b'","', b'",\n"', 1)
+        assert b"\n" in entries[1]
+        conn.execute(sa.text("DELETE FROM log_entry WHERE log_name = 'access'"))
+        conn.execute(sa.text("DELETE FROM log_node WHERE log_name = 'access'"))
+        level = [leaf_hash(e) for e in entries]
+        for i, e in enumerate(entries):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO log_entry (log_name, idx, entry, leaf_hash) "
+                    "VALUES ('access', :i, :e, :h)"
+                ),
+                {"i": i, "e": e, "h": level[i]},
+            )
+        lvl = 0
+        while level:
+            for i, h in enumerate(level):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO log_node (log_name, level, idx, hash) "
+                        "VALUES ('access', :l, :i, :h)"
+                    ),
+                    {"l": lvl, "i": i, "h": h},
+                )
+            level = [node_hash(level[2 * i], level[2 * i + 1]) for i in range(len(level) // 2)]
+            lvl += 1
+
     def delete(conn: sa.Connection) -> None:
         conn.execute(sa.text("DELETE FROM log_entry WHERE log_name = 'access' AND idx = 5"))
 
@@ -162,6 +194,10 @@ def test_audit_verify_passes_and_names_every_tampering(env: Env) -> None:
         "deleted row": (delete, "unavailable: access log[4:8]: "),
         # a thorough insider rewrites the hashes too: only the chain can tell
         "edited row, every hash rewritten": (rewrite, "mismatch: access log@6: "),
+        "entry with a raw newline, hashes recomputed": (
+            split,
+            "unavailable: access log[0:4]: asked for 4 entries, got 5",
+        ),
         "withheld newest entries": (
             withhold,
             "withheld: access log: the gateway serves 7 entries but the chain anchors 9",
