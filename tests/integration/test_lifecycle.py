@@ -301,3 +301,85 @@ def test_retention_erases_unless_held(env: Env) -> None:
     )
     assert lc.retention_step() == 1
     assert status(env, held)["status"] == "erased"
+
+
+def test_an_overdue_objection_is_flagged_to_the_credit_office(env: Env) -> None:
+    rid, rec = submit(env)
+    key = bind_subject(env, rec["subject"])
+    r = subject_request(env, key, rec["subject"], rid, "objection", {"reason": "not mine"})
+    assert r.status_code == 422  # details need an evidence hash
+    r = subject_request(
+        env,
+        key,
+        rec["subject"],
+        rid,
+        "objection",
+        {"reason": "not mine", "evidence_hash": "ef" * 32},
+    )
+    assert r.status_code == 201, r.text
+    deadline = r.json()["deadline"]
+    env.chain.advance_time(16 * DAY)  # past the 15-day deadline
+    listed = office_request(
+        env, "/v1/objections/query", "list-objections", b"\x00" * 32, {"overdue": True}
+    )
+    assert listed.status_code == 200, listed.text
+    (item,) = listed.json()["objections"]
+    assert (item["record_id"], item["deadline"], item["overdue"]) == (rid, deadline, True)
+    # only a credit office may list them
+    d = env.runtime.deployment
+    body = build_office_request(
+        env.runtime.consortium["tax"].account(),
+        chain_id=d.chain_id,
+        membership=d.address("Membership"),
+        org_id=org_id(env, "tax"),
+        action="list-objections",
+        target=b"\x00" * 32,
+        details={},
+        signed_at=int(chain_clock(env.chain)),
+        nonce=os.urandom(32),
+    )
+    r = env.http.post(f"{env.url}/v1/objections/query", json=body)
+    assert r.status_code == 403
+    assert r.json()["reason"] == "credit-office-required"
+
+
+def test_a_repair_can_be_rejected_with_a_reason(env: Env) -> None:
+    rid, rec = submit(env)
+    key = bind_subject(env, rec["subject"])
+    r = subject_request(env, key, rec["subject"], rid, "repair", {"reason": "paid the fine"})
+    repair_id = r.json()["repair"]
+    target = int(repair_id).to_bytes(32, "big")
+    r = office_request(
+        env, f"/v1/repairs/{repair_id}/rejection", "reject-repair", target, {"reason": "too early"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "rejected"
+    # decided once; the record stays active and shared
+    r = office_request(
+        env, f"/v1/repairs/{repair_id}/rejection", "reject-repair", target, {"reason": "again"}
+    )
+    assert r.status_code == 403
+    assert status(env, rid)["status"] == "active"
+    # someone else's key cannot file for this subject
+    other = Account.create()
+    r = subject_request(env, other, rec["subject"], rid, "repair", {"reason": "x"})
+    assert r.status_code == 403
+
+
+def test_key_rotation_never_gives_an_erased_record_a_key(env: Env) -> None:
+    from gateway import _kek
+
+    rid, _ = submit(env)
+    keep, _ = submit(env)
+    assert transition(env, "tax", rid, "erased", reason="erasure").status_code == 200
+    _kek.rotate(env.runtime.settings.keys_dir, env.runtime.engine)
+    keyring, active = _kek.load_keyring(env.runtime.settings.keys_dir)
+    _kek.rewrap_all(env.runtime.engine, keyring, active)
+    with env.runtime.engine.connect() as conn:
+        rows = dict(
+            conn.exec_driver_sql(
+                f"SELECT record_id, envelope FROM record WHERE record_id IN ('{rid}', '{keep}')"
+            ).all()
+        )
+    assert rows[rid] is None
+    assert rows[keep] is not None
