@@ -476,6 +476,45 @@ class Reader:
     def subject_view(self, body: bytes) -> dict[str, Any]:
         """A subject's own trace: every decision about it, with proofs. Authenticated by the
         subject's key bound in Grants (``SubjectQuery``)."""
+        return self.with_proofs(self.trace(subject=self._subject_query(body)))
+
+    def subject_file(self, body: bytes) -> dict[str, Any]:
+        """A subject's own file: every record about it, whatever its status (a repaired or
+        superseded record stays visible to its subject), with the fields; erased records are
+        listed without content. Authenticated like :meth:`subject_view`."""
+        commitment = self._subject_query(body)
+        with read_only(self.gw.engine).connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    _RECORD.c.record_id,
+                    _RECORD.c.category,
+                    _RECORD.c.status,
+                    _RECORD.c.successor,
+                    _RECORD.c.org_id,
+                    _RECORD.c.envelope,
+                    _RECORD.c.received_at,
+                )
+                .where(_RECORD.c.subject_commitment == commitment.hex())
+                .order_by(_RECORD.c.log_index)
+            ).all()
+        records = []
+        for row in rows:
+            fields, _ = self._open(row)
+            records.append(
+                {
+                    "record_id": row.record_id,
+                    "category": row.category,
+                    "org": row.org_id,
+                    "status": row.status,
+                    "successor": row.successor,
+                    "received_at": row.received_at,
+                    "fields": fields if row.envelope is not None else None,
+                }
+            )
+        return {"records": records}
+
+    def _subject_query(self, body: bytes) -> bytes:
+        """Check a subject's signed ``SubjectQuery``; its commitment."""
         gw = self.gw
         doc = _strict(body)
         if set(doc) != {"subject", "subject_salt", "signed_at", "nonce", "signature"}:
@@ -500,7 +539,7 @@ class Reader:
         bound = self.grants.subject_key(commitment)
         if bound is None or bound.lower() != signer.lower():
             raise Forbidden("the signature is not the key bound to this subject")
-        return self.with_proofs(self.trace(subject=commitment))
+        return commitment
 
     def audit_trace(self, body: bytes) -> dict[str, Any]:
         """An auditor's trace (``AuditQuery`` signed by an auditor org's current key)."""

@@ -355,6 +355,10 @@ def _read_routes(app: FastAPI, reader: Reader) -> None:
     async def subject_accesses(request: Request) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(reader.subject_view, await request.body()))
 
+    @app.post("/v1/subjects/records", tags=["reads"], openapi_extra=_body(SUBJECT_QUERY_SCHEMA))
+    async def subject_records(request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(reader.subject_file, await request.body()))
+
     @app.post("/v1/audit/trace", tags=["audit"], openapi_extra=_body(AUDIT_QUERY_SCHEMA))
     async def audit_trace(request: Request) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(reader.audit_trace, await request.body()))

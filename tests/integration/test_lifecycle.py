@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 
+from gateway._reads import subject_digest
 from gateway.client import (
     build_office_request,
     build_subject_request,
@@ -18,6 +19,7 @@ from gateway.client import (
 )
 from gateway.domain.envelope import Envelope, open_
 from gateway.domain.identifiers import parse_subject_id, subject_commitment
+from gateway.domain.signing import typed_signer
 from node import StatusCode
 from tests.integration.conftest import Env, chain_clock
 from tests.integration.test_reads import make_grant, org_id, read
@@ -113,6 +115,28 @@ def _sqlite_files(env: Env) -> list[Path]:
         return []
     db = Path(url.removeprefix("sqlite:///"))
     return [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
+
+
+def subject_file(env: Env, key: Any, subject: dict[str, str]) -> httpx.Response:
+    salt, nonce, signed_at = os.urandom(32), os.urandom(32), int(chain_clock(env.chain))
+    parsed = parse_subject_id(subject["id"], kind=subject["kind"])
+    sign = typed_signer(key, env.runtime.gateway.domain)
+    body = {
+        "subject": subject,
+        "subject_salt": salt.hex(),
+        "signed_at": signed_at,
+        "nonce": "0x" + nonce.hex(),
+        "signature": "0x"
+        + sign(
+            "SubjectQuery",
+            {
+                "subjectDigest": subject_digest(salt, parsed),
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
+        ).hex(),
+    }
+    return env.http.post(f"{env.url}/v1/subjects/records", json=body)
 
 
 def on_chain(env: Env, record_id: str) -> Any:
@@ -231,6 +255,13 @@ def test_repair_withdraws_from_sharing_and_erasure_shreds(env: Env) -> None:
     )
     assert code == 403
     assert answer["reason"] == "record-not-shareable"
+    # ... but its subject still sees it in its own file
+    mine = subject_file(env, key, rec["subject"])
+    assert mine.status_code == 200, mine.text
+    (entry,) = mine.json()["records"]
+    assert (entry["record_id"], entry["status"]) == (rid, "repaired")
+    assert entry["fields"] == rec["fields"]
+    assert subject_file(env, Account.create(), rec["subject"]).status_code == 403
     # what must disappear: the envelope's wrapped data key and ciphertext, and the plaintext
     with env.runtime.engine.connect() as conn:
         stored = conn.exec_driver_sql(
@@ -275,6 +306,8 @@ def test_repair_withdraws_from_sharing_and_erasure_shreds(env: Env) -> None:
             ).scalar_one()
             is None
         )
+    (entry,) = subject_file(env, key, rec["subject"]).json()["records"]
+    assert (entry["status"], entry["fields"]) == ("erased", None)
     # erased is terminal
     assert transition(env, "tax", rid, "active", reason="undo").status_code == 403
 
