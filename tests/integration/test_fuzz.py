@@ -49,6 +49,7 @@ from eth_account.signers.local import LocalAccount
 from schemathesis import Case, HookContext
 from schemathesis.generation.hypothesis.builder import ApiOperationMark
 
+from gateway._lifecycle import Lifecycle
 from gateway._reads import Reader, subject_digest
 from gateway._service import Gateway
 from gateway.api import create_app
@@ -75,7 +76,9 @@ CONFIG = schemathesis.Config.from_dict(
 # The OpenAPI document depends only on the routes, not on the gateway behind them: load it at
 # import (pytest parametrizes at collection) from an app with no gateway; the fixture checks
 # that the running gateway serves the same document.
-OPENAPI: dict[str, Any] = create_app(cast(Gateway, None), cast(Reader, object())).openapi()
+OPENAPI: dict[str, Any] = create_app(
+    cast(Gateway, None), cast(Reader, object()), cast(Lifecycle, object())
+).openapi()
 schema = schemathesis.openapi.from_dict(OPENAPI, config=CONFIG)
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
