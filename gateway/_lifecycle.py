@@ -429,13 +429,9 @@ class Lifecycle:
 
     # -- subjects: objections and repair applications -----------------------------------------
 
-    def _subject_request(
-        self, record_id: str, body: bytes, action: str
-    ) -> tuple[Record, dict[str, Any], int]:
-        gw = self.gw
-        doc = _object(body, _SUBJECT_MEMBERS, f"a {action} request")
-        subject = parse_subject(doc["subject"], "/subject")
-        salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
+    def _signed_members(self, doc: dict[str, Any]) -> tuple[bytes, bytes, int, dict[str, Any], int]:
+        """The members every signed subject or office request has: nonce, signature, signed_at
+        (inside the replay window), details; and the gateway's time."""
         nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
         signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
         signed_at = doc["signed_at"]
@@ -444,7 +440,16 @@ class Lifecycle:
         details = doc["details"]
         if not isinstance(details, dict):
             raise MalformedRequest("details must be an object", pointer="/details")
-        now = gw._check_window(signed_at)
+        return nonce, signature, signed_at, details, self.gw._check_window(signed_at)
+
+    def _subject_request(
+        self, record_id: str, body: bytes, action: str
+    ) -> tuple[Record, dict[str, Any], int]:
+        gw = self.gw
+        doc = _object(body, _SUBJECT_MEMBERS, f"a {action} request")
+        subject = parse_subject(doc["subject"], "/subject")
+        salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
+        nonce, signature, signed_at, details, now = self._signed_members(doc)
         signer = fast_recover_typed(
             gw.domain,
             "SubjectRequest",
@@ -535,15 +540,7 @@ class Lifecycle:
         gw = self.gw
         doc = _object(body, _OFFICE_MEMBERS, f"a {action} request")
         org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
-        nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
-        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
-        signed_at = doc["signed_at"]
-        if type(signed_at) is not int or signed_at < 0:
-            raise MalformedRequest("signed_at must be a non-negative integer")
-        details = doc["details"]
-        if not isinstance(details, dict):
-            raise MalformedRequest("details must be an object", pointer="/details")
-        now = gw._check_window(signed_at)
+        nonce, signature, signed_at, details, now = self._signed_members(doc)
         signer = fast_recover_typed(
             gw.domain,
             "OfficeRequest",

@@ -120,65 +120,17 @@ def test_audit_verify_passes_and_names_every_tampering(env: Env) -> None:
 
     def rewrite(conn: sa.Connection) -> None:
         """The thorough insider: edits entry 3 and rewrites every stored hash to match."""
-        from gateway.domain.merkle import leaf_hash, node_hash
-
         entries = [rows[i][0] for i in sorted(rows)]
         entries[3] = entries[3].replace(b'"decision":"deny"', b'"decision":"allow"')
-        conn.execute(sa.text("DELETE FROM log_entry WHERE log_name = 'access'"))
-        conn.execute(sa.text("DELETE FROM log_node WHERE log_name = 'access'"))
-        level = [leaf_hash(e) for e in entries]
-        for i, e in enumerate(entries):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO log_entry (log_name, idx, entry, leaf_hash) "
-                    "VALUES ('access', :i, :e, :h)"
-                ),
-                {"i": i, "e": e, "h": level[i]},
-            )
-        lvl = 0
-        while level:
-            for i, h in enumerate(level):
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO log_node (log_name, level, idx, hash) "
-                        "VALUES ('access', :l, :i, :h)"
-                    ),
-                    {"l": lvl, "i": i, "h": h},
-                )
-            level = [node_hash(level[2 * i], level[2 * i + 1]) for i in range(len(level) // 2)]
-            lvl += 1
+        _store_rewritten(conn, entries)
 
     def split(conn: sa.Connection) -> None:
         """An entry rewritten with a raw newline, hashes rewritten (it would read as two
         lines of the line-per-entry transfer)."""
-        from gateway.domain.merkle import leaf_hash, node_hash
-
         entries = [rows[i][0] for i in sorted(rows)]
         entries[1] = entries[1].replace(b'","', b'",\n"', 1)
         assert b"\n" in entries[1]
-        conn.execute(sa.text("DELETE FROM log_entry WHERE log_name = 'access'"))
-        conn.execute(sa.text("DELETE FROM log_node WHERE log_name = 'access'"))
-        level = [leaf_hash(e) for e in entries]
-        for i, e in enumerate(entries):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO log_entry (log_name, idx, entry, leaf_hash) "
-                    "VALUES ('access', :i, :e, :h)"
-                ),
-                {"i": i, "e": e, "h": level[i]},
-            )
-        lvl = 0
-        while level:
-            for i, h in enumerate(level):
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO log_node (log_name, level, idx, hash) "
-                        "VALUES ('access', :l, :i, :h)"
-                    ),
-                    {"l": lvl, "i": i, "h": h},
-                )
-            level = [node_hash(level[2 * i], level[2 * i + 1]) for i in range(len(level) // 2)]
-            lvl += 1
+        _store_rewritten(conn, entries)
 
     def delete(conn: sa.Connection) -> None:
         conn.execute(sa.text("DELETE FROM log_entry WHERE log_name = 'access' AND idx = 5"))
@@ -219,3 +171,33 @@ def test_audit_verify_passes_and_names_every_tampering(env: Env) -> None:
         if name.endswith("rewritten"):
             assert "entries [0, 6) differ from what was anchored" in findings[0]
         assert _audit(env) == [], f"restoring after {name!r} failed"
+
+
+def _store_rewritten(conn: sa.Connection, entries: list[bytes]) -> None:
+    """The thorough insider's tool: replace the access log's entries with ``entries`` and
+    rewrite every stored leaf and subtree hash to match them."""
+    from gateway.domain.merkle import leaf_hash, node_hash
+
+    conn.execute(sa.text("DELETE FROM log_entry WHERE log_name = 'access'"))
+    conn.execute(sa.text("DELETE FROM log_node WHERE log_name = 'access'"))
+    level = [leaf_hash(e) for e in entries]
+    for i, e in enumerate(entries):
+        conn.execute(
+            sa.text(
+                "INSERT INTO log_entry (log_name, idx, entry, leaf_hash) "
+                "VALUES ('access', :i, :e, :h)"
+            ),
+            {"i": i, "e": e, "h": level[i]},
+        )
+    lvl = 0
+    while level:
+        for i, h in enumerate(level):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO log_node (log_name, level, idx, hash) "
+                    "VALUES ('access', :l, :i, :h)"
+                ),
+                {"l": lvl, "i": i, "h": h},
+            )
+        level = [node_hash(level[2 * i], level[2 * i + 1]) for i in range(len(level) // 2)]
+        lvl += 1
