@@ -41,11 +41,10 @@ from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
 from gateway._reads import _subject as parse_subject
-from gateway._reads import subject_digest
 from gateway._service import Gateway, parse_body
+from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
-from gateway.domain.identifiers import subject_commitment
 from gateway.domain.lifecycle import (
     STATUSES,
     TransitionRefused,
@@ -62,7 +61,6 @@ from gateway.errors import (
     NoOfficeKey,
     RecordNotFound,
     RepairNotFound,
-    ReplayedRequest,
     StaleVersion,
 )
 from gateway.store import (
@@ -73,7 +71,6 @@ from gateway.store import (
     StatusChange,
     session_scope,
 )
-from gateway.store import Submission as RequestNonce
 from node import (
     ContractRevert,
     GrantsClient,
@@ -129,6 +126,7 @@ class Lifecycle:
     ) -> None:
         self.gw = gateway
         self.grants = grants
+        self.subjects = SubjectAuthority(gateway, grants)
         self.status = status
         self.office = office
         self.objection_days = objection_days
@@ -446,7 +444,7 @@ class Lifecycle:
         self, record_id: str, body: bytes, action: str
     ) -> tuple[Record, dict[str, Any], int]:
         gw = self.gw
-        doc = _object(body, _SUBJECT_MEMBERS, f"a {action} request")
+        doc = _object(body, _SUBJECT_MEMBERS, f"a {action} request", frozenset({"session"}))
         subject = parse_subject(doc["subject"], "/subject")
         salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
         nonce, signature, signed_at, details, now = self._signed_members(doc)
@@ -463,10 +461,7 @@ class Lifecycle:
             },
             signature,
         )
-        commitment = subject_commitment(gw.secrets.pepper, subject)
-        bound = self.grants.subject_key(commitment)
-        if bound is None or bound.lower() != signer.lower():
-            raise Forbidden("the signature is not the key bound to this subject")
+        commitment = self.subjects.check(subject, signer, doc.get("session"))
         with session_scope(gw.engine, read_only=True) as s:
             row = s.get(Record, record_id)
         if row is None or row.subject_commitment != commitment.hex():
@@ -799,29 +794,20 @@ class Lifecycle:
     # -- helpers ---------------------------------------------------------------------------------
 
     def _claim(self, who: str, nonce: bytes, body: bytes, now: int) -> None:
-        try:
-            with session_scope(self.gw.engine) as s:
-                s.add(
-                    RequestNonce(
-                        org_id=who,
-                        nonce=hex0x(nonce),
-                        request_digest=hashlib.sha256(body).digest(),
-                        received_at=now,
-                    )
-                )
-        except sa.exc.IntegrityError:
-            raise ReplayedRequest(f"nonce {hex0x(nonce)} was used before") from None
+        claim_nonce(self.gw, who, nonce, body, now)
 
 
 def _record_hex(record_id: str) -> str:
     return parse_hex(record_id.removeprefix("0x"), size=32, prefixed=False, pointer="/id").hex()
 
 
-def _object(body: bytes, members: set[str], what: str) -> dict[str, Any]:
+def _object(
+    body: bytes, members: set[str], what: str, optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     doc = parse_body(body)
     if not isinstance(doc, dict):
         raise MalformedRequest(f"{what} is a JSON object")
-    missing, extra = members - set(doc), set(doc) - members
+    missing, extra = members - set(doc), set(doc) - members - optional
     if missing or extra:
         raise MalformedRequest(f"{what}: missing {sorted(missing)}, unexpected {sorted(extra)}")
     return doc

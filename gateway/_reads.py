@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from gateway._group_commit import GroupCommitter, PendingAccess
 from gateway._service import Gateway, parse_body
+from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
 from gateway.domain.errors import InvalidIdentifier
@@ -83,11 +84,6 @@ class AccessDenied(Forbidden):
     code = "access-denied"
 
 
-def subject_digest(salt: bytes, subject: SubjectId) -> bytes:
-    """What a read request signs instead of an identifier: SHA-256(salt ‖ kind ‖ ":" ‖ id)."""
-    return hashlib.sha256(salt + subject.commitment_input()).digest()
-
-
 def _subject(raw: object, pointer: str) -> SubjectId:
     """A request's ``{"kind", "id"}`` subject: a known kind and a string id (never inferred
     from a missing kind nor stringified from a number)."""
@@ -121,6 +117,7 @@ class Reader:
     ) -> None:
         self.gw = gateway
         self.grants = grants
+        self.subjects = SubjectAuthority(gateway, grants)
         self.confirmations = confirmations
         self.block_cache_seconds = block_cache_seconds
         self._block: tuple[float, int, int] | None = None
@@ -514,12 +511,15 @@ class Reader:
         return {"records": records}
 
     def _subject_query(self, body: bytes) -> bytes:
-        """Check a subject's signed ``SubjectQuery``; its commitment."""
+        """Check a subject's signed ``SubjectQuery`` (by its bound key or a credit-office
+        session, :mod:`gateway._subjects`) and claim its nonce; the subject's commitment."""
         gw = self.gw
         doc = _strict(body)
-        if set(doc) != {"subject", "subject_salt", "signed_at", "nonce", "signature"}:
+        required = {"subject", "subject_salt", "signed_at", "nonce", "signature"}
+        if not required <= set(doc) <= required | {"session"}:
             raise MalformedRequest(
-                'a subject query is {"subject", "subject_salt", "signed_at", "nonce", "signature"}'
+                'a subject query is {"subject", "subject_salt", "signed_at", "nonce", '
+                '"signature"} and an optional "session"'
             )
         subject = _subject(doc["subject"], "/subject")
         salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
@@ -528,17 +528,15 @@ class Reader:
         signed_at = doc["signed_at"]
         if type(signed_at) is not int or signed_at < 0:
             raise MalformedRequest("signed_at must be a non-negative integer")
-        gw._check_window(signed_at)
+        now = gw._check_window(signed_at)
         signer = fast_recover_typed(
             gw.domain,
             "SubjectQuery",
             {"subjectDigest": subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
             signature,
         )
-        commitment = subject_commitment(gw.secrets.pepper, subject)
-        bound = self.grants.subject_key(commitment)
-        if bound is None or bound.lower() != signer.lower():
-            raise Forbidden("the signature is not the key bound to this subject")
+        commitment = self.subjects.check(subject, signer, doc.get("session"))
+        claim_nonce(gw, f"subject:{commitment.hex()}", nonce, body, now)
         return commitment
 
     def audit_trace(self, body: bytes) -> dict[str, Any]:
@@ -560,7 +558,7 @@ class Reader:
         if set(query) - allowed_filters:
             raise MalformedRequest(f"query filters are {sorted(allowed_filters)}", pointer="/query")
         filters = _audit_filters(query)
-        gw._check_window(signed_at)
+        now = gw._check_window(signed_at)
         signer = fast_recover_typed(
             gw.domain,
             "AuditQuery",
@@ -575,6 +573,7 @@ class Reader:
         org = gw._check_signer(auditor, signer, signed_at)
         if org.kind not in ("auditor", "credit_office"):
             raise Forbidden(f"a {org.kind} is not an auditor")
+        claim_nonce(gw, hex0x(auditor), nonce, body, now)
         subject = filters.pop("subject", None)
         return self.with_proofs(
             self.trace(

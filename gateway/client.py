@@ -14,6 +14,7 @@ goes on the wire. :class:`DepartmentClient` adds the clock, the randomness and H
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -43,14 +44,19 @@ __all__ = [
     "ClientError",
     "DepartmentClient",
     "ReaderClient",
+    "SubjectClient",
     "build_office_request",
+    "build_subject_query",
     "build_subject_request",
+    "build_subject_session",
     "build_submission",
     "build_transition",
 ]
 
 PROBLEM_JSON: Final = "application/problem+json"
 NONCE_BYTES: Final = 32
+SESSION_MAX_SECONDS: Final = 900
+"""The longest subject session a gateway accepts (``docs/formats.md`` §9.1)."""
 _RECORD_ID: Final = re.compile(r"[0-9a-f]{64}")
 
 
@@ -337,14 +343,12 @@ class ReaderClient:
         grant_id: bytes | None = None,
     ) -> dict[str, Any]:
         """The signed body of a read (``category_mask``: the catalog bits of ``categories``)."""
-        import hashlib
-
         from eth_utils.crypto import keccak
 
         c = self._client
         salt = c._random(SALT_BYTES) if subject is not None else None
         digest = (
-            hashlib.sha256(salt + f"{subject['kind']}:{subject['id']}".encode()).digest()
+            _subject_digest(salt, subject)
             if subject is not None and salt is not None
             else b"\x00" * 32
         )
@@ -454,12 +458,12 @@ def build_subject_request(
     signed_at: int,
     nonce: bytes,
     salt: bytes,
+    session: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A subject's signed ``SubjectRequest`` (``action``: ``objection`` or ``repair``), with
-    the key bound to the subject in ``Grants``."""
-    import hashlib
-
-    digest = hashlib.sha256(salt + f"{subject['kind']}:{subject['id']}".encode()).digest()
+    the key bound to the subject in ``Grants`` or a session key (``session``, from
+    :func:`build_subject_session`)."""
+    digest = _subject_digest(salt, subject)
     sign = fast_typed_signer(key, signing_domain(chain_id, membership))
     value = sign(
         "SubjectRequest",
@@ -472,7 +476,7 @@ def build_subject_request(
             "nonce": nonce,
         },
     )
-    return {
+    body = {
         "subject": dict(subject),
         "subject_salt": salt.hex(),
         "details": dict(details),
@@ -480,6 +484,171 @@ def build_subject_request(
         "nonce": hex0x(nonce),
         "signature": hex0x(value),
     }
+    if session is not None:
+        body["session"] = dict(session)
+    return body
+
+
+def _subject_digest(salt: bytes, subject: Mapping[str, str]) -> bytes:
+    """``SHA-256(salt ‖ kind ":" id)``: what a subject's signature names (formats.md §3)."""
+    return hashlib.sha256(salt + f"{subject['kind']}:{subject['id']}".encode()).digest()
+
+
+def build_subject_session(
+    office_key: LocalAccount,
+    *,
+    chain_id: int,
+    membership: str,
+    issuer: bytes,
+    subject: Mapping[str, str],
+    session_key: str,
+    issued_at: int,
+    ttl: int,
+    salt: bytes,
+) -> dict[str, Any]:
+    """A credit office's ``SubjectSession``: it certifies ``session_key`` to act for
+    ``subject`` from ``issued_at`` for ``ttl`` seconds (at most :data:`SESSION_MAX_SECONDS`),
+    signed with the office's current key (``issuer`` is the office's org id)."""
+    if not 0 < ttl <= SESSION_MAX_SECONDS:
+        raise ValueError(f"a session lasts 1 to {SESSION_MAX_SECONDS} s, not {ttl}")
+    sign = fast_typed_signer(office_key, signing_domain(chain_id, membership))
+    value = sign(
+        "SubjectSession",
+        {
+            "subjectDigest": _subject_digest(salt, subject),
+            "sessionKey": session_key,
+            "issuer": issuer,
+            "issuedAt": issued_at,
+            "expiresAt": issued_at + ttl,
+        },
+    )
+    return {
+        "issuer": hex0x(issuer),
+        "session_key": session_key,
+        "subject_salt": salt.hex(),
+        "issued_at": issued_at,
+        "expires_at": issued_at + ttl,
+        "signature": hex0x(value),
+    }
+
+
+def build_subject_query(
+    key: LocalAccount,
+    *,
+    chain_id: int,
+    membership: str,
+    subject: Mapping[str, str],
+    signed_at: int,
+    nonce: bytes,
+    salt: bytes,
+    session: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A subject's signed ``SubjectQuery`` (``/v1/subjects/accesses`` and ``/records``), by
+    the key bound in ``Grants`` or by a session key with its ``session``."""
+    sign = fast_typed_signer(key, signing_domain(chain_id, membership))
+    value = sign(
+        "SubjectQuery",
+        {"subjectDigest": _subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
+    )
+    body: dict[str, Any] = {
+        "subject": dict(subject),
+        "subject_salt": salt.hex(),
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(value),
+    }
+    if session is not None:
+        body["session"] = dict(session)
+    return body
+
+
+class SubjectClient:
+    """A data subject's client: who read my file, my file, objections and repair
+    applications. ``key`` is the key bound to the subject in ``Grants`` or, with
+    ``session`` (from a credit office, :func:`build_subject_session`), the session key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        key: LocalAccount,
+        subject: Mapping[str, str],
+        *,
+        chain_id: int,
+        membership: str,
+        session: Mapping[str, Any] | None = None,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.subject = dict(subject)
+        self.session = None if session is None else dict(session)
+        self.chain_id, self.membership = chain_id, membership
+        self._http = http if http is not None else httpx.Client(timeout=30.0)
+        self._owns_http = http is None
+        self._clock = clock
+        self._rng = rng
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> SubjectClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, path: str) -> dict[str, Any]:
+        body = build_subject_query(
+            self.key,
+            chain_id=self.chain_id,
+            membership=self.membership,
+            subject=self.subject,
+            signed_at=int(self._clock()),
+            nonce=self._rng(NONCE_BYTES),
+            salt=self._rng(SALT_BYTES),
+            session=self.session,
+        )
+        response = self._http.post(f"{self.base_url}{path}", json=body)
+        return DepartmentClient._answer(response, ok=(200,))
+
+    def accesses(self) -> dict[str, Any]:
+        """Every access decision about the subject, each with its inclusion proof."""
+        return self._query("/v1/subjects/accesses")
+
+    def records(self) -> dict[str, Any]:
+        """The subject's own file, whatever each record's status."""
+        return self._query("/v1/subjects/records")
+
+    def _request(self, record_id: str, action: str, details: Mapping[str, Any]) -> dict[str, Any]:
+        body = build_subject_request(
+            self.key,
+            chain_id=self.chain_id,
+            membership=self.membership,
+            subject=self.subject,
+            record_id=record_id,
+            action=action,
+            details=details,
+            signed_at=int(self._clock()),
+            nonce=self._rng(NONCE_BYTES),
+            salt=self._rng(SALT_BYTES),
+            session=self.session,
+        )
+        path = "objections" if action == "objection" else "repairs"
+        response = self._http.post(f"{self.base_url}/v1/records/{record_id}/{path}", json=body)
+        return DepartmentClient._answer(response, ok=(200, 201))
+
+    def object(self, record_id: str, reason: str, evidence_hash: str) -> dict[str, Any]:
+        """File an objection (``evidence_hash``: hex SHA-256 of the evidence)."""
+        return self._request(
+            record_id, "objection", {"reason": reason, "evidence_hash": evidence_hash}
+        )
+
+    def apply_repair(self, record_id: str, reason: str) -> dict[str, Any]:
+        """Apply for credit repair of a record."""
+        return self._request(record_id, "repair", {"reason": reason})
 
 
 def build_office_request(
@@ -496,8 +665,6 @@ def build_office_request(
 ) -> dict[str, Any]:
     """A credit office's signed ``OfficeRequest`` (``legal-hold``, ``reject-repair``,
     ``list-objections``); ``target`` is the record id, the repair id (big-endian), or zero."""
-    import hashlib
-
     sign = fast_typed_signer(key, signing_domain(chain_id, membership))
     value = sign(
         "OfficeRequest",

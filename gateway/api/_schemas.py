@@ -111,6 +111,22 @@ READ_REQUEST_SCHEMA: dict[str, Any] = {
     },
 }
 
+_SESSION: dict[str, Any] = {
+    "type": "object",
+    "description": "A credit office's SubjectSession certifying the request's signing key "
+    "(docs/formats.md §9.1); absent when the key bound in Grants signs.",
+    "required": ["issuer", "session_key", "subject_salt", "issued_at", "expires_at", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "issuer": _HEX32_0X,
+        "session_key": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
+        "subject_salt": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "issued_at": {"type": "integer", "minimum": 0},
+        "expires_at": {"type": "integer", "minimum": 0},
+        "signature": _SIG,
+    },
+}
+
 SUBJECT_QUERY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["subject", "subject_salt", "signed_at", "nonce", "signature"],
@@ -121,6 +137,7 @@ SUBJECT_QUERY_SCHEMA: dict[str, Any] = {
         "signed_at": {"type": "integer", "minimum": 0},
         "nonce": _HEX32_0X,
         "signature": _SIG,
+        "session": _SESSION,
     },
 }
 
@@ -142,6 +159,7 @@ SUBJECT_REQUEST_SCHEMA: dict[str, Any] = {
         "signed_at": {"type": "integer", "minimum": 0},
         "nonce": _HEX32_0X,
         "signature": _SIG,
+        "session": _SESSION,
     },
 }
 

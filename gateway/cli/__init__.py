@@ -10,6 +10,7 @@ from gateway.cli._chain import chain_app
 from gateway.cli._check import check
 from gateway.cli._keys import keys_app
 from gateway.cli._serve import serve
+from gateway.cli._subject import subject_app
 from gateway.cli._submit import submit
 from gateway.cli._verify import verify
 
@@ -27,6 +28,7 @@ app.command("check")(check)
 app.command("verify")(verify)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(subject_app, name="subject")
 app.command("backup")(backup)
 app.command("restore")(restore)
 

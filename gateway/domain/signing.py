@@ -13,7 +13,8 @@ the expected address up and compare.
 The message types are fixed by the wire format (:data:`TYPES`); adding one (for instance a
 ``ReadRequest`` for signed reads) is one more entry there. Messages are plain mappings with
 exact Python types — ``bytes`` of the exact length for ``bytesN``, ``int`` in range for
-``uintN``, ``str`` for ``string`` — and are checked strictly before encoding, because
+``uintN``, ``str`` for ``string``, a ``0x`` hex ``str`` for ``address`` — and are checked
+strictly before encoding, because
 :func:`eth_account.messages.encode_typed_data` would otherwise silently pad short byte
 strings or parse numeric strings.
 
@@ -131,6 +132,13 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("signedAt", "uint64"),
         ("nonce", "bytes32"),
     ),
+    "SubjectSession": (
+        ("subjectDigest", "bytes32"),
+        ("sessionKey", "address"),
+        ("issuer", "bytes32"),
+        ("issuedAt", "uint64"),
+        ("expiresAt", "uint64"),
+    ),
     "OfficeRequest": (
         ("org", "bytes32"),
         ("action", "string"),
@@ -227,6 +235,9 @@ def _message(type_name: str, message: Mapping[str, object]) -> dict[str, object]
         elif sol_type == "string":
             if not isinstance(value, str):
                 raise ValueError(f"{where} must be a str")
+        elif sol_type == "address":
+            if not _is_address(value):
+                raise ValueError(f"{where} must be a 0x address (EIP-55 checksum when mixed-case)")
         else:  # pragma: no cover - TYPES only uses the kinds above
             raise AssertionError(f"unsupported Solidity type {sol_type}")
         out[name] = value
@@ -407,6 +418,9 @@ def fast_typed_data_digest(
         elif sol_type.startswith("uint"):
             assert isinstance(value, int)
             parts.append(value.to_bytes(32, "big"))
+        elif sol_type == "address":  # one word, left-padded with zeros
+            assert isinstance(value, str)
+            parts.append(bytes(12) + bytes.fromhex(value[2:]))
         else:  # bytesN: one word, right-padded with zeros (bytes32: as is)
             assert isinstance(value, bytes)
             parts.append(value.ljust(32, b"\x00"))

@@ -195,7 +195,8 @@ def test_reorg_on_anvil_reanchors(
         rt.anchorer.step(force=True)  # prepare + send
         # anvil's automine answers eth_sendRawTransaction before the block is sealed: wait for it
         (sent,) = _rows(env)
-        assert sent.state == "sent" and sent.tx_hash
+        assert sent.state == "sent"
+        assert sent.tx_hash
         chain.w3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=30)  # type: ignore[arg-type]
         assert log_client.latest(log_id) is not None
         if confirmations:

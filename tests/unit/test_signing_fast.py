@@ -33,7 +33,13 @@ DOMAIN = signing_domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 
 
 def _member(sol_type: str) -> st.SearchStrategy[Any]:
-    """Values of a Solidity member type as TYPES uses them (bytesN, uintN, string)."""
+    """Values of a Solidity member type as TYPES uses them (bytesN, uintN, string, address)."""
+    if sol_type == "address":  # checksummed, all lower case or all upper case digits
+        return st.binary(min_size=20, max_size=20).flatmap(
+            lambda a: st.sampled_from(
+                [to_checksum_address(a), "0x" + a.hex(), "0x" + a.hex().upper()]
+            )
+        )
     if sol_type == "string":
         return st.text(max_size=80)  # any Unicode scalar values (no surrogates)
     if sol_type.startswith("bytes"):
@@ -163,6 +169,34 @@ def _bad_messages() -> list[tuple[str, Mapping[str, object]]]:
         ("CreditRecord", {**good, "signedAt": "1795660000"}),
         ("CreditRecord", {**good, "category": b"admin_penalty"}),
     ]
+
+
+def _bad_sessions() -> list[Mapping[str, object]]:
+    good: dict[str, object] = {
+        "subjectDigest": b"\x11" * 32,
+        "sessionKey": "0x" + "ab" * 20,
+        "issuer": b"\x22" * 32,
+        "issuedAt": 1_795_660_000,
+        "expiresAt": 1_795_660_600,
+    }
+    return [
+        {**good, "sessionKey": b"\xab" * 20},
+        {**good, "sessionKey": "ab" * 20},
+        {**good, "sessionKey": "0x" + "ab" * 19},
+        {**good, "sessionKey": "0xAb" + "ab" * 19},  # mixed case, bad checksum
+    ]
+
+
+@pytest.mark.parametrize("message", _bad_sessions())
+def test_malformed_addresses_are_refused_alike(message: Mapping[str, object]) -> None:
+    signature = b"\x01" * 64 + b"\x1b"
+    for call in (
+        lambda: typed_data_digest(DOMAIN, "SubjectSession", message),
+        lambda: fast_typed_data_digest(DOMAIN, "SubjectSession", message),
+        lambda: fast_recover_typed(DOMAIN, "SubjectSession", message, signature),
+    ):
+        with pytest.raises(ValueError, match=r"SubjectSession\.sessionKey"):
+            call()
 
 
 @pytest.mark.parametrize(("name", "message"), _bad_messages())
