@@ -19,6 +19,7 @@ On start, :meth:`Anchorer.check_against_chain` compares the database with the ch
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +74,7 @@ class Anchorer:
         self.logs = logs
         self.policy = policy
         self.clock = clock
+        self._rechecked: dict[str, float] = {}
         self._waiting_since: dict[str, float] = {}
         self.error: Exception | None = None
 
@@ -177,7 +179,10 @@ class Anchorer:
     # -- one log ----------------------------------------------------------------------------
 
     def _step_log(self, name: str, *, force: bool) -> AnchoredCheckpoint | None:
-        self._recheck(name)
+        now = time.monotonic()
+        if force or now - self._rechecked.get(name, -math.inf) >= self.policy.recheck_every:
+            self._recheck(name)
+            self._rechecked[name] = now
         pending = self._first_pending(name)
         if pending is None and self._maybe_prepare(name, force=force):
             pending = self._first_pending(name)

@@ -27,6 +27,9 @@ class AnchorPolicy:
     """Blocks on top of an anchor's block before it counts (0 on a local dev chain)."""
     interval: float = 0.5
     """Seconds between the worker's passes."""
+    recheck_every: float = 5.0
+    """Seconds between the worker's checks that the newest confirmed checkpoint is still on
+    chain (a reorg that drops it is noticed within this time; forced passes always check)."""
 
     @property
     def anchor_after(self) -> int:

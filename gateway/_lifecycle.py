@@ -123,6 +123,7 @@ class Lifecycle:
         *,
         office: OfficeKey | None = None,
         objection_days: int = 15,
+        relay_inline: bool = True,
     ) -> None:
         self.gw = gateway
         self.grants = grants
@@ -130,6 +131,9 @@ class Lifecycle:
         self.status = status
         self.office = office
         self.objection_days = objection_days
+        # Relay each transition on chain as soon as it is applied; an extra HTTP worker process
+        # leaves that to the main process's background pass (one sender per chain account).
+        self.relay_inline = relay_inline
         self._relay_lock = threading.Lock()
 
     # -- transitions ------------------------------------------------------------------------
@@ -256,7 +260,8 @@ class Lifecycle:
                 reason="bad-transition-signature",
             )
         receipt = self._apply(row, event, t, signature, deadline, now, objection=objection)
-        self.relay()
+        if self.relay_inline:
+            self.relay()
         return {
             "record_id": record_id,
             "status": to,

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 
 from gateway._anchor import Anchorer
 from gateway._config import Settings
-from gateway._devnet import DevOrg, bootstrap
+from gateway._devnet import DevOrg, bootstrap, load_consortium
 from gateway._keys import GatewaySecrets, load_secrets
-from gateway._lifecycle import Lifecycle, make_office_key
+from gateway._lifecycle import Lifecycle, OfficeKey, make_office_key
 from gateway._reads import Reader
 from gateway._service import LOG_NAMES, Gateway
 from gateway.api import create_app
@@ -95,13 +95,21 @@ def build(
     deployment: Deployment | None = None,
     registrar: LocalAccount | None = None,
     clock: Callable[[], float] = time.time,
+    attach: bool = False,
 ) -> Runtime:
     """Everything but the HTTP server. ``chain``/``deployment``/``registrar`` let tests bring
     their own chain (embedded or anvil) instead of the data dir's local one; ``clock`` lets
-    them follow the embedded chain's block time, which runs ahead of the wall clock."""
+    them follow the embedded chain's block time, which runs ahead of the wall clock.
+
+    ``attach``: an extra HTTP worker of a gateway whose main process is running — it joins
+    that process's chain (``settings.rpc_url``), database and keys and does none of the
+    start-up work (local chain, dev bootstrap, migrations, chain checks), and it sends no
+    transactions: anchoring and relaying stay with the main process."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = load_secrets(settings.keys_dir, dev=settings.dev)
     local: LocalChain | None = None
+    if attach:
+        return _attached(settings, secrets, clock)
     try:
         if chain is None:
             if settings.rpc_url:
@@ -162,18 +170,11 @@ def build(
         )
         anchorer.check_against_chain()
         reader = Reader(gateway, deployment.grants(chain), settings.anchor.confirmations)
-        office = (
-            make_office_key(
-                consortium["credit-office"].org_id, consortium["credit-office"].account()
-            )
-            if "credit-office" in consortium
-            else None
-        )
         lifecycle = Lifecycle(
             gateway,
             deployment.grants(chain),
             deployment.record_status(chain),
-            office=office,
+            office=_office(consortium),
         )
         app = create_app(gateway, reader, lifecycle, max_body_bytes=settings.max_body_bytes)
     except BaseException:
@@ -194,6 +195,69 @@ def build(
         local,
         consortium,
     )
+
+
+def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], float]) -> Runtime:
+    if not settings.rpc_url:
+        raise ConfigurationError("an attached worker needs the main process's chain RPC URL")
+    chain = connect(settings.rpc_url)
+    deployment = Deployment.load(settings.manifest_path)
+    consortium = load_consortium(settings.data_dir) if settings.dev else {}
+    gateway_org = _gateway_org(settings)
+    engine = make_engine(settings.db_url)
+    gateway = Gateway(
+        engine=engine,
+        chain=chain,
+        deployment=deployment,
+        secrets=secrets,
+        gateway_org=gateway_org,
+        catalog=load_catalog(),
+        max_merge_delay=settings.anchor.max_merge_delay,
+        replay_window=settings.replay_window,
+        max_batch=settings.max_batch,
+        org_cache_seconds=settings.org_cache_seconds,
+        clock=clock,
+    )
+    anchorer = Anchorer(  # never run here; the object answers "anchored yet?" questions
+        engine,
+        chain,
+        deployment.checkpoint_log(chain),
+        secrets.operator,
+        dict(gateway.log_ids),
+        settings.anchor,
+        clock=clock,
+    )
+    reader = Reader(gateway, deployment.grants(chain), settings.anchor.confirmations)
+    lifecycle = Lifecycle(
+        gateway,
+        deployment.grants(chain),
+        deployment.record_status(chain),
+        office=_office(consortium),
+        relay_inline=False,
+    )
+    app = create_app(gateway, reader, lifecycle, max_body_bytes=settings.max_body_bytes)
+    return Runtime(
+        settings,
+        chain,
+        deployment,
+        secrets,
+        engine,
+        gateway,
+        anchorer,
+        app,
+        reader,
+        lifecycle,
+        None,
+        consortium,
+    )
+
+
+def _office(consortium: dict[str, DevOrg]) -> OfficeKey | None:
+    """The dev consortium's credit-office key, for automatic lifecycle steps (dev only)."""
+    if "credit-office" not in consortium:
+        return None
+    office = consortium["credit-office"]
+    return make_office_key(office.org_id, office.account())
 
 
 def _record_keks(engine: Engine, secrets: GatewaySecrets, clock: Callable[[], float]) -> None:

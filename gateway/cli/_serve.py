@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gateway.cli._output import command
+
+if TYPE_CHECKING:
+    from gateway._runtime import Runtime
 
 
 @command
@@ -54,8 +57,17 @@ def serve(
             help="Blocks on top of an anchor before it counts [default: 0 local, 2 remote]."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="HTTP worker processes sharing the port and the database (one per core).",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the gateway: HTTP API under /v1 (OpenAPI at /docs) and the anchoring worker."""
+    """Run the gateway: HTTP API under /v1 (OpenAPI at /docs) and the anchoring worker.
+    With --workers N, N processes serve HTTP on the one port (anchoring and lifecycle relay
+    stay in this one)."""
     import uvicorn
 
     from gateway._config import AnchorPolicy, Settings, default_data_dir
@@ -92,10 +104,34 @@ def serve(
             f"{', dev' if dev else ''}); data in {settings.data_dir}",
             err=True,
         )
-        uvicorn.run(
-            runtime.app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5
-        )
+        if workers == 1:
+            uvicorn.run(
+                runtime.app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5
+            )
+        else:
+            _serve_workers(runtime, workers)
     finally:
         runtime.close()
     if runtime.anchorer.error is not None:
         raise runtime.anchorer.error
+
+
+def _serve_workers(runtime: Runtime, workers: int) -> None:
+    """This process serves and runs the background work; ``workers - 1`` more serve."""
+    import dataclasses
+
+    from gateway._workers import bind, serve_on, spawn, stop
+
+    settings = runtime.settings
+    rpc = settings.rpc_url
+    if rpc is None:
+        assert runtime.local_chain is not None
+        assert runtime.local_chain.node is not None
+        rpc = runtime.local_chain.node.url
+    sock = bind(settings.host, settings.port)
+    extra = spawn(dataclasses.replace(settings, rpc_url=rpc), sock, workers - 1)
+    try:
+        serve_on(runtime.app, sock)
+    finally:
+        stop(extra)
+        sock.close()

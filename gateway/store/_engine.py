@@ -13,6 +13,15 @@ SQLite (the default, one machine)
     :func:`read_only`, which begins with a plain (deferred) ``BEGIN`` and so never waits for a
     writer: WAL readers see the last committed snapshot.
 
+    Writers queue in the kernel, not in SQLite's busy handler: before ``BEGIN IMMEDIATE`` a
+    connection takes an exclusive ``flock`` on ``<database>-writers`` and drops it after its
+    ``COMMIT`` or ``ROLLBACK``. SQLite's busy handler polls with sleeps of up to 100 ms, so
+    under contention (several gateway worker processes, or submissions alongside reads) a
+    waiting writer could sleep long after the lock was free; a ``flock`` waiter is woken as
+    soon as it is released. The kernel drops the lock of a process that dies. A thread that
+    opens a second write transaction while holding one skips the queue (and meets SQLite's
+    ``busy_timeout`` as before) rather than waiting for itself.
+
 PostgreSQL (``postgresql+psycopg://…``, several gateway workers)
     ``READ COMMITTED`` with ``pool_pre_ping``. Writers that must be serialized (log appends) take
     a row lock (``SELECT … FOR UPDATE``) on the log's head row; every later statement of the
@@ -21,6 +30,10 @@ PostgreSQL (``postgresql+psycopg://…``, several gateway workers)
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -57,8 +70,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     ``kwargs`` are passed to :func:`sqlalchemy.create_engine` (e.g. ``pool_size``, ``echo``).
     Only the ``sqlite`` and ``postgresql`` backends are supported.
     """
-    backend = make_url(url).get_backend_name()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
     if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            connect_args = dict(kwargs.pop("connect_args", {}))
+            connect_args.setdefault("factory", _queued_connection(database + "-writers"))
+            kwargs["connect_args"] = connect_args
         engine = sa.create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -99,5 +118,69 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: sa.Connection) -> None:
     if conn.get_execution_options().get(_READ_ONLY):
         conn.exec_driver_sql("BEGIN")
-    else:
+        return
+    dbapi = conn.connection.dbapi_connection
+    queued = isinstance(dbapi, _QueuedConnection) and dbapi.enter_queue()
+    try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if queued:
+            assert isinstance(dbapi, _QueuedConnection)
+            dbapi.leave_queue()
+        raise
+
+
+_held = threading.local()  # the writer-queue files this thread holds
+
+
+class _QueuedConnection(sqlite3.Connection):
+    """A sqlite3 connection that waits in the writer queue (an ``flock``) before a write
+    transaction and leaves it after the transaction ends."""
+
+    queue_path: str = ""
+    _fd: int | None = None
+    _holding: bool = False
+
+    def enter_queue(self) -> bool:
+        """Wait for the queue; False (not queued) if this thread holds it already."""
+        held: set[str] = _held.__dict__.setdefault("paths", set())
+        if self.queue_path in held:
+            return False
+        if self._fd is None:
+            self._fd = os.open(self.queue_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        self._holding = True
+        held.add(self.queue_path)
+        return True
+
+    def leave_queue(self) -> None:
+        if self._holding and self._fd is not None:
+            self._holding = False
+            _held.__dict__.setdefault("paths", set()).discard(self.queue_path)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.leave_queue()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.leave_queue()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.leave_queue()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _queued_connection(path: str) -> type[_QueuedConnection]:
+    """A connection class bound to one database's writer-queue file."""
+    return type("QueuedConnection", (_QueuedConnection,), {"queue_path": path})
