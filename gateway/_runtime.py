@@ -28,7 +28,7 @@ from gateway.domain.catalog import load_catalog
 from gateway.domain.records import log_id
 from gateway.errors import ConfigurationError
 from gateway.store import Kek as KekRow
-from gateway.store import make_engine, session_scope, upgrade
+from gateway.store import checkpoint_wal, make_engine, session_scope, upgrade
 from node import Chain, ContractRevert, Deployment, LocalChain, OrgKind, connect
 from node._local import ChainPaths, deployer_account
 
@@ -65,6 +65,7 @@ class Runtime:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lifecycle_thread: threading.Thread | None = None
+    _checkpoint_thread: threading.Thread | None = None
 
     def start_anchoring(self) -> None:
         """Start the background workers: the anchoring worker, and the lifecycle worker
@@ -77,10 +78,23 @@ class Runtime:
             target=self.lifecycle.run, args=(self._stop,), name="lifecycle", daemon=True
         )
         self._lifecycle_thread.start()
+        if self.engine.dialect.name == "sqlite":
+            self._checkpoint_thread = threading.Thread(
+                target=self._checkpoints, name="wal-checkpoint", daemon=True
+            )
+            self._checkpoint_thread.start()
+
+    def _checkpoints(self) -> None:
+        """Keep SQLite's WAL short off the request path (:func:`gateway.store.checkpoint_wal`)."""
+        while not self._stop.wait(1.0):
+            try:
+                checkpoint_wal(self.engine)
+            except Exception as exc:  # noqa: BLE001 - a busy or failed pass: the next one
+                log.debug("WAL checkpoint pass failed: %s", exc)
 
     def close(self) -> None:
         self._stop.set()
-        for thread in (self._thread, self._lifecycle_thread):
+        for thread in (self._thread, self._lifecycle_thread, self._checkpoint_thread):
             if thread is not None:
                 thread.join(timeout=30)
         self.engine.dispose()

@@ -79,6 +79,12 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def _own_cpu() -> float:
+    """CPU seconds of this process (the load generator)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def gateway_pids(pid: int) -> list[int]:
     """The gateway's main process and its extra HTTP workers (not its anvil)."""
     pids = [pid]
@@ -292,10 +298,11 @@ def main() -> int:
             ("saturated", 0.0),
         ):
             bodies = signed_bodies(args.reads)
-            cpu0 = server_cpu_seconds(pids)
+            cpu0, client0 = server_cpu_seconds(pids), _own_cpu()
             phase = run_phase(port, bodies, args.readers, think)
             cpu = server_cpu_seconds(pids) - cpu0
             phase["server_cpu_ms_per_read"] = round(cpu / len(bodies) * 1000, 2)
+            phase["client_cpu_ms_per_read"] = round((_own_cpu() - client0) / len(bodies) * 1000, 2)
             phase["durable_commit_ms"] = round(baseline * 1000, 3)
             phase["p50_over_commit"] = round(float(phase["p50_ms"]) / (baseline * 1000), 1)  # type: ignore[arg-type]
             phase["think_s"] = think
@@ -385,7 +392,8 @@ def main() -> int:
                 f"            {p['requests']} reads, statuses {p['statuses']}: "
                 f"p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms, max {p['max_ms']} ms, "
                 f"{p['throughput_per_s']} reads/s, "
-                f"gateway CPU {p['server_cpu_ms_per_read']} ms/read"
+                f"gateway CPU {p['server_cpu_ms_per_read']} ms/read, "
+                f"load generator CPU {p['client_cpu_ms_per_read']} ms/read"
             )
         print(
             f"  baseline: one durable SQLite commit (WAL, synchronous=FULL) "

@@ -9,7 +9,7 @@
 * :class:`StoreError` and its subclasses — every deliberate failure.
 """
 
-from gateway.store._engine import SQLITE_PRAGMAS, make_engine, read_only
+from gateway.store._engine import SQLITE_PRAGMAS, checkpoint_wal, make_engine, read_only
 from gateway.store._errors import (
     DuplicateEntry,
     InvalidRange,
@@ -64,6 +64,7 @@ __all__ = [
     "StoreError",
     "Submission",
     "alembic_config",
+    "checkpoint_wal",
     "current_revision",
     "head_revision",
     "make_engine",

@@ -12,16 +12,17 @@ Appending
     when the rest of that transaction (the record, its receipt) is committed. Appends to one log
     are serialized by the log's ``log_head`` row:
 
-    * PostgreSQL: ``SELECT … FOR UPDATE`` on the head row. A second appender blocks there until
-      the first commits or rolls back; under READ COMMITTED it then reads the new size and, in
-      its later statements, the nodes the first one wrote.
+    * PostgreSQL: ``UPDATE log_head SET size = size + n … RETURNING size`` takes the head row's
+      lock. A second appender blocks there until the first commits or rolls back; under READ
+      COMMITTED it then moves the new size and, in its later statements, reads the nodes the
+      first one wrote.
     * SQLite: the engine begins every writing transaction with ``BEGIN IMMEDIATE``
       (:func:`gateway.store.make_engine`), so the transaction already holds the database write
-      lock when it reads the head; ``FOR UPDATE`` is not rendered on SQLite.
+      lock when it moves the head.
 
-    An append reads the head, at most ⌈log2 n⌉ right-edge nodes (one query), inserts the entries,
-    the leaf hashes and every perfect subtree the batch completes (bulk inserts), and moves the
-    head — five statements whatever the batch size.
+    An append moves the head (reserving its indices), reads at most ⌈log2 n⌉ right-edge nodes
+    (one query), and inserts the entries, the leaf hashes and every perfect subtree the batch
+    completes (bulk inserts) — four statements whatever the batch size; a rollback undoes all.
 
 Reads
     Completed nodes are immutable, so reads need no lock: a proof for a size read from the head
@@ -48,7 +49,7 @@ from sqlmodel import Session
 
 from gateway.domain import merkle
 from gateway.domain.merkle import EMPTY_ROOT, Node, leaf_hash, node_hash
-from gateway.store._errors import DuplicateEntry, InvalidRange, LogCorrupted, NotFound, StoreError
+from gateway.store._errors import DuplicateEntry, InvalidRange, LogCorrupted, NotFound
 from gateway.store._models import LOG_ENTRY_TABLE, LOG_HEAD_TABLE, LOG_NODE_TABLE
 
 __all__ = ["MAX_ENTRIES_PER_READ", "DbLog"]
@@ -57,6 +58,12 @@ MAX_ENTRIES_PER_READ: Final = 10_000
 """Upper bound on ``end - start`` for :meth:`DbLog.entries`."""
 
 _HEAD = LOG_HEAD_TABLE.c
+_ADVANCE_HEAD = (
+    sa.update(LOG_HEAD_TABLE)
+    .where(_HEAD.log_name == sa.bindparam("name_"))
+    .values(size=_HEAD.size + sa.bindparam("count_"))
+    .returning(_HEAD.size)
+)
 _NODE = LOG_NODE_TABLE.c
 _ENTRY = LOG_ENTRY_TABLE.c
 
@@ -206,13 +213,16 @@ class DbLog:
         if len(set(leaves)) != len(leaves):
             raise DuplicateEntry(f"log {self._name!r}: the batch holds the same entry twice")
         conn = self._conn()
-        locked = conn.execute(
-            sa.select(_HEAD.size).where(_HEAD.log_name == self._name).with_for_update()
+        # One statement takes the append lock (the head row's write lock; on SQLite the
+        # database's, held since BEGIN IMMEDIATE) and reserves the indices; the rest of the
+        # transaction sees what the previous holder committed.
+        moved = conn.execute(
+            _ADVANCE_HEAD, {"name_": self._name, "count_": len(leaves)}
         ).scalar_one_or_none()
-        if locked is None:
+        if moved is None:
             raise NotFound(f"log {self._name!r} does not exist")
-        start = int(locked)
-        end = start + len(leaves)
+        end = int(moved)
+        start = end - len(leaves)
 
         # Right-edge nodes of the current tree that the new leaves complete a parent with:
         # at level l, node (l, (start >> l) - 1) when (start >> l) is odd and level l gains nodes.
@@ -245,13 +255,6 @@ class DbLog:
                 "(or entries exist beyond the head: the log is corrupted)"
             ) from exc
         self._insert_nodes(conn, completed)
-        moved = conn.execute(
-            sa.update(LOG_HEAD_TABLE)
-            .where(_HEAD.log_name == self._name, _HEAD.size == start)
-            .values(size=end)
-        )
-        if moved.rowcount != 1:  # pragma: no cover - only if the append lock was bypassed
-            raise StoreError(f"log {self._name!r}: head moved during an append (lock not held?)")
         return list(range(start, end))
 
     # -----------------------------------------------------------------------------------------

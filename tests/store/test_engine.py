@@ -199,3 +199,67 @@ def test_session_scope_commits_and_rolls_back(migrated: Engine) -> None:
             .all()
         )
     assert kept == ["k1"]
+
+
+def test_sqlite_writers_queue_in_the_kernel_not_in_the_busy_handler(tmp_path: Path) -> None:
+    """A writer in another thread waits in the writer queue (flock) for as long as the lock is
+    held — here far longer than its busy_timeout — and goes on as soon as it is released."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    engine = make_engine(url)
+    impatient = make_engine(url)
+    sa.event.listen(
+        impatient, "connect", lambda dbapi, _rec: dbapi.execute("PRAGMA busy_timeout=50")
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    (tmp_path / "g.db-writers").stat()  # the queue file sits next to the database
+    done: list[float] = []
+    errors: list[BaseException] = []
+    held = threading.Event()
+
+    def second() -> None:
+        held.wait()
+        try:
+            with impatient.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+            done.append(time.monotonic())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    try:
+        with engine.begin() as holder:
+            holder.exec_driver_sql("INSERT INTO t VALUES (1)")
+            held.set()
+            time.sleep(0.4)  # eight times the other writer's busy_timeout
+            assert done == []
+            released = time.monotonic()
+        thread.join(10)
+        assert errors == []
+        assert len(done) == 1
+        assert done[0] - released < 0.1  # woken at once, not after a busy-handler sleep
+        with read_only(engine).connect() as conn:
+            assert [r[0] for r in conn.exec_driver_sql("SELECT x FROM t ORDER BY x")] == [1, 2]
+    finally:
+        engine.dispose()
+        impatient.dispose()
+
+
+def test_checkpoint_wal_copies_committed_frames_into_the_database_file(tmp_path: Path) -> None:
+    from gateway.store import checkpoint_wal
+
+    path = tmp_path / "g.db"
+    engine = make_engine(f"sqlite:///{path}")
+    marker = b"creditchain-wal-marker-" + b"x" * 40
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (v BLOB)")
+        checkpoint_wal(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (?)", (marker,))
+        assert marker not in path.read_bytes()  # committed, but only in the WAL so far
+        checkpoint_wal(engine)
+        assert marker in path.read_bytes()
+    finally:
+        engine.dispose()

@@ -120,3 +120,16 @@ def test_a_failed_transaction_is_reported_to_every_caller_and_leaves_nothing(
         committer.commit(bad)
     # the next caller is not affected
     assert committer.commit(pending(3)).index == 1
+
+
+def test_the_raw_sqlite_statements_name_every_column_of_their_tables() -> None:
+    """The SQLite fast path writes plain SQL: it must match the tables (migrations) exactly."""
+    from gateway import _group_commit as g
+
+    columns = {c.name for c in g._DECISIONS.columns} - {"id"}
+    assert set(g._DECISION_COLUMNS) == columns
+    assert g._INSERT_DECISIONS_SQLITE.count("?") == len(columns)
+    for name in g._DECISION_COLUMNS:
+        assert name in g._INSERT_DECISIONS_SQLITE
+    nonce_columns = {c.name for c in g._NONCES.columns} - {"id"}
+    assert all(name in g._CLAIM_SQLITE_RAW for name in nonce_columns)
