@@ -160,65 +160,51 @@ def build(
         engine = make_engine(settings.db_url)
         upgrade(engine)
         _record_keks(engine, secrets, clock)
-        gateway = Gateway(
-            engine=engine,
-            chain=chain,
-            deployment=deployment,
-            secrets=secrets,
-            gateway_org=gateway_org,
-            catalog=load_catalog(),
-            max_merge_delay=settings.anchor.max_merge_delay,
-            replay_window=settings.replay_window,
-            max_batch=settings.max_batch,
-            org_cache_seconds=settings.org_cache_seconds,
-            clock=clock,
+        runtime = _assemble(
+            settings, chain, deployment, secrets, engine, gateway_org, consortium, clock, local
         )
-        anchorer = Anchorer(
-            engine,
-            chain,
-            deployment.checkpoint_log(chain),
-            secrets.operator,
-            dict(gateway.log_ids),
-            settings.anchor,
-            clock=clock,
-        )
-        anchorer.check_against_chain()
-        reader = Reader(gateway, deployment.grants(chain), settings.anchor.confirmations)
-        lifecycle = Lifecycle(
-            gateway,
-            deployment.grants(chain),
-            deployment.record_status(chain),
-            office=_office(consortium),
-        )
-        app = create_app(gateway, reader, lifecycle, max_body_bytes=settings.max_body_bytes)
+        runtime.anchorer.check_against_chain()
     except BaseException:
         if local is not None:
             local.stop()
         raise
-    return Runtime(
-        settings,
-        chain,
-        deployment,
-        secrets,
-        engine,
-        gateway,
-        anchorer,
-        app,
-        reader,
-        lifecycle,
-        local,
-        consortium,
-    )
+    return runtime
 
 
 def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], float]) -> Runtime:
     if not settings.rpc_url:
         raise ConfigurationError("an attached worker needs the main process's chain RPC URL")
     chain = connect(settings.rpc_url)
-    deployment = Deployment.load(settings.manifest_path)
     consortium = load_consortium(settings.data_dir) if settings.dev else {}
-    gateway_org = _gateway_org(settings)
-    engine = make_engine(settings.db_url)
+    return _assemble(
+        settings,
+        chain,
+        Deployment.load(settings.manifest_path),
+        secrets,
+        make_engine(settings.db_url),
+        _gateway_org(settings),
+        consortium,
+        clock,
+        None,
+        relay_inline=False,
+    )
+
+
+def _assemble(
+    settings: Settings,
+    chain: Chain,
+    deployment: Deployment,
+    secrets: GatewaySecrets,
+    engine: Engine,
+    gateway_org: bytes,
+    consortium: dict[str, DevOrg],
+    clock: Callable[[], float],
+    local: LocalChain | None,
+    *,
+    relay_inline: bool = True,
+) -> Runtime:
+    """The service objects and the app over a ready chain and database. An attached worker's
+    anchorer is never run: the object answers "anchored yet?" questions."""
     gateway = Gateway(
         engine=engine,
         chain=chain,
@@ -232,7 +218,7 @@ def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], f
         org_cache_seconds=settings.org_cache_seconds,
         clock=clock,
     )
-    anchorer = Anchorer(  # never run here; the object answers "anchored yet?" questions
+    anchorer = Anchorer(
         engine,
         chain,
         deployment.checkpoint_log(chain),
@@ -247,7 +233,7 @@ def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], f
         deployment.grants(chain),
         deployment.record_status(chain),
         office=_office(consortium),
-        relay_inline=False,
+        relay_inline=relay_inline,
     )
     app = create_app(gateway, reader, lifecycle, max_body_bytes=settings.max_body_bytes)
     return Runtime(
@@ -261,7 +247,7 @@ def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], f
         app,
         reader,
         lifecycle,
-        None,
+        local,
         consortium,
     )
 
