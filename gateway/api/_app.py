@@ -6,6 +6,7 @@ never on the event loop, where one request would stall every other."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -135,6 +136,7 @@ def create_app(
             "status": "ok",
             "chain_id": gateway.chain.chain_id,
             "gateway": "0x" + gateway.gateway_org.hex(),
+            "process": os.getpid(),  # which worker answered (serve --workers N)
         }
 
     @app.post(

@@ -53,7 +53,13 @@ def test_two_workers_share_the_port_the_database_and_the_logs(tmp_path: Path) ->
             assert time.monotonic() < deadline, gw.log_tail()
             time.sleep(0.2)
         (worker,) = workers
-        time.sleep(3.0)  # the worker builds its runtime before it accepts
+        # the worker builds its runtime before it accepts: wait until it answers a connection
+        answered: set[int] = set()
+        while worker not in answered:
+            answered.add(httpx.get(f"{gw.url}/v1/health").json()["process"])
+            assert time.monotonic() < deadline + 60, (answered, gw.log_tail())
+            time.sleep(0.1)
+        assert answered <= {gw.pid, worker}
 
         data = gw.data_dir
         orgs = load_consortium(data)
