@@ -69,6 +69,7 @@ from gateway.store import (
     Record,
     Repair,
     StatusChange,
+    checkpoint_wal,
     session_scope,
 )
 from node import (
@@ -369,20 +370,11 @@ class Lifecycle:
     def _purge_freed_pages(self) -> None:
         """After an erasure on SQLite: copy the WAL back and truncate it, so the frames that
         held the erased envelope are gone (freed pages are zeroed: ``secure_delete``)."""
-        if self.gw.engine.dialect.name != "sqlite":
-            return
-        raw = self.gw.engine.raw_connection()  # outside any transaction (autocommit driver)
-        try:
-            for _ in range(50):
-                cursor = raw.cursor()
-                busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                cursor.close()
-                if not busy:
-                    return
-                time.sleep(0.02)  # a reader still holds old frames: try again shortly
-            log.warning("WAL not truncated after an erasure (readers busy); next checkpoint will")
-        finally:
-            raw.close()
+        for _ in range(50):
+            if not checkpoint_wal(self.gw.engine, "TRUNCATE"):
+                return
+            time.sleep(0.02)  # a reader still holds old frames: try again shortly
+        log.warning("WAL not truncated after an erasure (readers busy); next checkpoint will")
 
     # -- the on-chain relay -----------------------------------------------------------------
 
@@ -471,7 +463,7 @@ class Lifecycle:
             row = s.get(Record, record_id)
         if row is None or row.subject_commitment != commitment.hex():
             raise RecordNotFound(f"no record {record_id} about this subject")
-        self._claim(f"subject:{commitment.hex()}", nonce, body, now)
+        self.subjects.claim(commitment, nonce, body, now)
         return row, details, now
 
     def file_objection(self, record_id: str, body: bytes) -> dict[str, Any]:
@@ -557,7 +549,7 @@ class Lifecycle:
         info = gw._check_signer(org, signer, signed_at)
         if info.kind != "credit_office":
             raise Forbidden(f"only a credit office may {action}", reason="credit-office-required")
-        self._claim(hex0x(org), nonce, body, now)
+        claim_nonce(self.gw, hex0x(org), nonce, body, now)
         return details
 
     def set_hold(self, record_id: str, body: bytes) -> dict[str, Any]:
@@ -797,9 +789,6 @@ class Lifecycle:
         }
 
     # -- helpers ---------------------------------------------------------------------------------
-
-    def _claim(self, who: str, nonce: bytes, body: bytes, now: int) -> None:
-        claim_nonce(self.gw, who, nonce, body, now)
 
 
 def _record_hex(record_id: str) -> str:

@@ -27,6 +27,7 @@ from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
 from gateway.domain.errors import InvalidIdentifier
 from gateway.domain.identifiers import SubjectId, parse_subject_id, subject_commitment
+from gateway.domain.lifecycle import JURISDICTION
 from gateway.domain.policy import (
     Decision,
     GrantView,
@@ -46,7 +47,6 @@ from gateway.errors import (
 from gateway.store import AccessDecision, DbLog, Record, read_only, session_scope
 from node import ContractRevert, GrantsClient
 
-CHINA = datetime.timezone(datetime.timedelta(hours=8))
 """Disclosure periods are counted in dates of the gateway's jurisdiction (UTC+8, no DST)."""
 
 _READ_MEMBERS = {
@@ -242,7 +242,7 @@ class Reader:
         # the chain, at the latest confirmed block
         block, block_ts = self.confirmed_block()
         grant = self.grant_at(grant_id, block) if grant_id is not None else None
-        today = datetime.datetime.fromtimestamp(now, CHINA).date()
+        today = datetime.datetime.fromtimestamp(now, JURISDICTION).date()
         query = ReadQuery(requester, purpose.code, frozenset(cats), requester_org.kind)
         decisions: list[tuple[Any, Decision, dict[str, Any]]] = []
         for row in rows:
@@ -536,7 +536,7 @@ class Reader:
             signature,
         )
         commitment = self.subjects.check(subject, signer, doc.get("session"))
-        claim_nonce(gw, f"subject:{commitment.hex()}", nonce, body, now)
+        self.subjects.claim(commitment, nonce, body, now)
         return commitment
 
     def audit_trace(self, body: bytes) -> dict[str, Any]:

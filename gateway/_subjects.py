@@ -27,7 +27,7 @@ from eth_utils.address import is_checksum_address, is_hex_address
 from gateway._service import Gateway
 from gateway.domain.identifiers import SubjectId, subject_commitment
 from gateway.domain.records import hex0x, parse_hex
-from gateway.domain.signing import fast_recover_typed
+from gateway.domain.signing import SESSION_MAX_SECONDS, fast_recover_typed
 from gateway.errors import Forbidden, MalformedRequest, ReplayedRequest
 from gateway.store import Submission as RequestNonce
 from gateway.store import session_scope
@@ -35,8 +35,6 @@ from node import GrantsClient
 
 __all__ = ["SESSION_MAX_SECONDS", "SubjectAuthority", "claim_nonce", "subject_digest"]
 
-SESSION_MAX_SECONDS: Final = 900
-"""The longest a credit-office session may last (15 minutes)."""
 _FUTURE_SKEW: Final = 30  # as for signed_at: a session may start this far in the gateway's future
 SESSION_MEMBERS: Final = frozenset(
     {"issuer", "session_key", "subject_salt", "issued_at", "expires_at", "signature"}
@@ -85,6 +83,11 @@ class SubjectAuthority:
             if key.lower() != signer.lower():
                 raise Forbidden("the request is not signed by the session's key")
         return commitment
+
+    def claim(self, commitment: bytes, nonce: bytes, body: bytes, now: int) -> None:
+        """Accept the subject's request nonce once, whichever key signed and whichever
+        subject route it came to."""
+        claim_nonce(self.gw, f"subject:{commitment.hex()}", nonce, body, now)
 
     def session_key(self, subject: SubjectId, session: object) -> str:
         """Check a ``SubjectSession`` for ``subject``; the session key it certifies."""

@@ -33,6 +33,7 @@ from gateway.domain.records import (
     hex0x,
 )
 from gateway.domain.signing import (
+    SESSION_MAX_SECONDS,
     SigningDomain,
     TypedSigner,
     fast_typed_signer,
@@ -41,6 +42,7 @@ from gateway.domain.signing import (
 
 __all__ = [
     "PROBLEM_JSON",
+    "SESSION_MAX_SECONDS",
     "ClientError",
     "DepartmentClient",
     "ReaderClient",
@@ -55,8 +57,6 @@ __all__ = [
 
 PROBLEM_JSON: Final = "application/problem+json"
 NONCE_BYTES: Final = 32
-SESSION_MAX_SECONDS: Final = 900
-"""The longest subject session a gateway accepts (``docs/formats.md`` §9.1)."""
 _RECORD_ID: Final = re.compile(r"[0-9a-f]{64}")
 
 

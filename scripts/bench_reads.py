@@ -287,10 +287,15 @@ def main() -> int:
             ]
 
         baseline = durable_commit_baseline()
-        time.sleep(2.0)  # let the extra workers finish starting
         pids = gateway_pids(serve.pid)
         if len(pids) != args.workers:
             raise SystemExit(f"expected {args.workers} gateway processes, found {len(pids)}")
+        # every worker has built its runtime once it has answered a connection of its own
+        answered: set[int] = set()
+        while answered != set(pids):
+            answered.add(httpx.get(f"{url}/v1/health").json()["process"])
+            if time.monotonic() > deadline + 120:
+                raise SystemExit(f"gateway processes {set(pids) - answered} never answered")
         run_phase(port, signed_bodies(20), 1, 0.0)  # warm up
         phases: dict[str, dict[str, object]] = {}
         for name, think in (

@@ -31,6 +31,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SessionFile = Annotated[
     Path | None, typer.Option("--session", help="Session file from `subject session`.")
 ]
+BoundKey = Annotated[Path | None, typer.Option("--keystore", help="The key bound in Grants.")]
+SubjectArg = Annotated[str | None, typer.Option("--subject", help="KIND:ID (with --keystore).")]
 
 
 def _subject_arg(value: str) -> dict[str, str]:
@@ -180,8 +182,8 @@ def _call(client: Any, what: str) -> dict[str, Any]:
 def accesses(
     url: Url = "http://127.0.0.1:8080",
     session_file: SessionFile = None,
-    keystore: Annotated[Path | None, typer.Option(help="The key bound in Grants.")] = None,
-    subject: Annotated[str | None, typer.Option(help="KIND:ID (with --keystore).")] = None,
+    keystore: BoundKey = None,
+    subject: SubjectArg = None,
     data_dir: DataDir = None,
     manifest: Manifest = None,
     as_json: JsonFlag = False,
@@ -209,8 +211,8 @@ def accesses(
 def records(
     url: Url = "http://127.0.0.1:8080",
     session_file: SessionFile = None,
-    keystore: Annotated[Path | None, typer.Option(help="The key bound in Grants.")] = None,
-    subject: Annotated[str | None, typer.Option(help="KIND:ID (with --keystore).")] = None,
+    keystore: BoundKey = None,
+    subject: SubjectArg = None,
     data_dir: DataDir = None,
     manifest: Manifest = None,
     as_json: JsonFlag = False,

@@ -24,6 +24,7 @@ from gateway.domain.errors import DomainError
 
 __all__ = [
     "ALLOWED",
+    "JURISDICTION",
     "KEEP_FOREVER",
     "OFFICE_ONLY",
     "STATUSES",
@@ -173,7 +174,7 @@ def retention_end(category: Category, fields: Mapping[str, Any]) -> datetime.dat
 KEEP_FOREVER: Final = 2**62
 """``retain_until`` of a record with no automatic end of retention."""
 
-_JURISDICTION = datetime.timezone(datetime.timedelta(hours=8))
+JURISDICTION: Final = datetime.timezone(datetime.timedelta(hours=8))
 """Periods are counted in dates of the gateway's jurisdiction (UTC+8, no DST)."""
 
 
@@ -183,4 +184,4 @@ def retain_until(category: Category, fields: Mapping[str, Any]) -> int:
     end = retention_end(category, fields)
     if end is None:
         return KEEP_FOREVER
-    return int(datetime.datetime.combine(end, datetime.time(), _JURISDICTION).timestamp())
+    return int(datetime.datetime.combine(end, datetime.time(), JURISDICTION).timestamp())

@@ -53,6 +53,7 @@ __all__ = [
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
     "SECP256K1_N",
+    "SESSION_MAX_SECONDS",
     "SIGNATURE_BYTES",
     "TYPES",
     "SigningDomain",
@@ -72,6 +73,8 @@ __all__ = [
 DOMAIN_NAME: Final = "creditchain"
 DOMAIN_VERSION: Final = "1"
 SIGNATURE_BYTES: Final = 65
+SESSION_MAX_SECONDS: Final = 900
+"""The longest a credit office's ``SubjectSession`` may last (15 minutes, formats §9.1)."""
 SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 """Order of the secp256k1 group."""
 

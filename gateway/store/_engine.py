@@ -186,20 +186,26 @@ def _queued_connection(path: str) -> type[_QueuedConnection]:
     return type("QueuedConnection", (_QueuedConnection,), {"queue_path": path})
 
 
-def checkpoint_wal(engine: Engine) -> None:
-    """One ``PASSIVE`` WAL checkpoint on SQLite (a no-op on PostgreSQL): copies committed
-    frames back to the database file without waiting for, or blocking, readers and writers.
-    Run every second or so by the serving process, it keeps the WAL small, so the automatic
-    checkpoint (``wal_autocheckpoint``, left on as a safety net) seldom lands on a request's
-    commit — it would add the copy of thousands of pages to that one request's latency."""
+def checkpoint_wal(engine: Engine, mode: str = "PASSIVE") -> bool:
+    """One WAL checkpoint on SQLite (a no-op on PostgreSQL); True when it could not finish
+    because a reader or writer was busy.
+
+    ``PASSIVE`` copies committed frames back to the database file without waiting for, or
+    blocking, readers and writers. Run every second or so by the serving process, it keeps the
+    WAL small, so the automatic checkpoint (``wal_autocheckpoint``, left on as a safety net)
+    seldom lands on a request's commit — it would add the copy of thousands of pages to that
+    one request's latency. ``TRUNCATE`` also empties the WAL file (after an erasure)."""
+    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+        raise ValueError(f"unknown checkpoint mode {mode!r}")
     if engine.dialect.name != "sqlite":
-        return
+        return False
     raw = engine.raw_connection()  # outside any transaction (the driver is in autocommit mode)
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            busy = cursor.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
         finally:
             cursor.close()
     finally:
         raw.close()
+    return bool(busy)

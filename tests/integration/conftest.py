@@ -121,24 +121,17 @@ def sqlite_env(tmp_path: Path) -> Iterator[Env]:
     yield from _running(f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path)
 
 
-def _running(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
-    chain = embedded()
+def deployed_runtime(chain: Chain, settings: Settings, network: str) -> Env:
+    """A gateway runtime (no HTTP server: ``url`` unused) on ``chain``: a fresh deployer, every
+    contract deployed, the dev consortium registered, the clock following the chain's."""
     deployer: LocalAccount = Account.create()
     chain.fund(deployer.address, 10**22)
     deployment = deploy_all(
         chain,
         deployer,
-        network="test",
+        network=network,
         log_admins=(deployer.address,),
         registrars=(deployer.address,),
-    )
-    settings = Settings(
-        data_dir=tmp_path / "gw",
-        dev=True,
-        database_url=db_url,
-        anchor=AnchorPolicy(max_merge_delay=60),
-        max_body_bytes=2 * 1024 * 1024,
-        max_batch=200,
     )
     runtime = build(
         settings,
@@ -147,6 +140,20 @@ def _running(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
         registrar=deployer,
         clock=lambda: chain_clock(chain),
     )
+    return Env(runtime, "http://unused", deployer, None)  # type: ignore[arg-type]
+
+
+def _running(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
+    settings = Settings(
+        data_dir=tmp_path / "gw",
+        dev=True,
+        database_url=db_url,
+        anchor=AnchorPolicy(max_merge_delay=60),
+        max_body_bytes=2 * 1024 * 1024,
+        max_batch=200,
+    )
+    base = deployed_runtime(embedded(), settings, "test")
+    runtime, deployer = base.runtime, base.deployer
     runtime.reader.block_cache_seconds = 0  # tests mine and read in the same instant
     port = free_port()
     server = _Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))

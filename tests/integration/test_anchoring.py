@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from eth_account import Account
 from sqlmodel import select
 
 from gateway._anchor import Anchorer
 from gateway._config import AnchorPolicy, Settings
-from gateway._runtime import build
 from gateway.errors import ChainDisagrees
 from gateway.store import Anchor, DbLog, session_scope
-from node import AnvilNode, deploy_all
-from tests.integration.conftest import Env, chain_clock
+from node import AnvilNode
+from tests.integration.conftest import Env, deployed_runtime
 
 
 def _anchor_events(env_or_chain: object, log_client: object, log_id: bytes) -> list[int]:
@@ -153,41 +151,14 @@ def test_reorg_on_anvil_reanchors(
     """anvil_reorg drops the anchoring transaction: the worker anchors the checkpoint again,
     once, whether the drop comes before or after it counted as confirmed."""
     chain = anvil_node.chain()
-    deployer = Account.create()
-    chain.fund(deployer.address, 10**22)
-    deployment = deploy_all(
-        chain,
-        deployer,
-        network="reorg",
-        log_admins=(deployer.address,),
-        registrars=(deployer.address,),
-    )
     settings = Settings(
         data_dir=tmp_path / "gw", dev=True, anchor=AnchorPolicy(confirmations=confirmations)
     )
     # the session's anvil may have been moved forward in time by earlier tests: follow it
-    rt = build(
-        settings,
-        chain=chain,
-        deployment=deployment,
-        registrar=deployer,
-        clock=lambda: chain_clock(chain),
-    )
+    env = deployed_runtime(chain, settings, "reorg")
+    rt, deployment = env.runtime, env.runtime.deployment
     try:
-        from gateway.client import DepartmentClient
-        from tests.integration.conftest import Env as _Env
-
-        env = _Env(rt, "http://unused", deployer, None)  # type: ignore[arg-type]
-        org = rt.consortium["tax"]
-        client = DepartmentClient(
-            "http://unused",
-            org.account(),
-            bytes.fromhex(org.org_id[2:]),
-            chain_id=chain.chain_id,
-            membership=deployment.address("Membership"),
-            clock=lambda: chain_clock(chain),
-        )
-        body = client.build([env.record("tax") for _ in range(3)])
+        body = env.client("tax").build([env.record("tax") for _ in range(3)])
         rt.gateway.submit(__import__("json").dumps(body).encode())
         log_client = deployment.checkpoint_log(chain)
         log_id = rt.gateway.log_ids["records"]

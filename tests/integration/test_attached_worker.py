@@ -9,36 +9,20 @@ import dataclasses
 import json
 from pathlib import Path
 
-from eth_account import Account
-
 from gateway._config import Settings
 from gateway._runtime import build
-from gateway.client import DepartmentClient, build_transition
-from node import AnvilNode, StatusCode, deploy_all
-from tests.integration.conftest import Env, chain_clock
+from gateway.client import build_transition
+from node import AnvilNode, StatusCode
+from tests.integration.conftest import chain_clock, deployed_runtime
 
 
 def test_an_attached_worker_shares_the_logs_and_sends_no_transactions(
     tmp_path: Path, anvil_node: AnvilNode
 ) -> None:
     chain = anvil_node.chain()
-    deployer = Account.create()
-    chain.fund(deployer.address, 10**22)
-    deployment = deploy_all(
-        chain,
-        deployer,
-        network="attach",
-        log_admins=(deployer.address,),
-        registrars=(deployer.address,),
-    )
     settings = Settings(data_dir=tmp_path / "gw", dev=True)
-    main = build(
-        settings,
-        chain=chain,
-        deployment=deployment,
-        registrar=deployer,
-        clock=lambda: chain_clock(chain),
-    )
+    env = deployed_runtime(chain, settings, "attach")
+    main, deployment = env.runtime, env.runtime.deployment
     manifest = tmp_path / "manifest.json"
     deployment.save(manifest)
     worker = build(
@@ -49,16 +33,8 @@ def test_an_attached_worker_shares_the_logs_and_sends_no_transactions(
     try:
         assert worker.local_chain is None
         assert worker.gateway.gateway_org == main.gateway.gateway_org
-        env = Env(main, "http://unused", deployer, None)  # type: ignore[arg-type]
         tax = main.consortium["tax"]
-        client = DepartmentClient(
-            "http://unused",
-            tax.account(),
-            bytes.fromhex(tax.org_id[2:]),
-            chain_id=chain.chain_id,
-            membership=deployment.address("Membership"),
-            clock=lambda: chain_clock(chain),
-        )
+        client = env.client("tax")
         # one log, whichever process appends
         first = worker.gateway.submit(json.dumps(client.build([env.record("tax")])).encode())
         second = main.gateway.submit(json.dumps(client.build([env.record("tax")])).encode())

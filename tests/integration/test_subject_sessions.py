@@ -83,6 +83,19 @@ def _subject_client(
     )
 
 
+def _bank_reads_without_a_grant(env: Env, subject: dict[str, str]) -> None:
+    """A read the subject will see in its trace: denied (no grant), logged."""
+    status, _ = read(
+        env,
+        "bank",
+        subject=subject,
+        purpose="loan_approval",
+        categories=["tax_credit_rating"],
+        grant_id=None,
+    )
+    assert status == 403
+
+
 def _post(env: Env, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     r = env.http.post(f"{env.url}/v1/subjects/accesses", json=body)
     return r.status_code, r.json()
@@ -91,14 +104,7 @@ def _post(env: Env, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 def test_a_session_shows_the_subject_its_trace_and_file_and_files_an_objection(env: Env) -> None:
     rec = env.record("tax")
     (receipt,) = env.client("tax").submit([rec])
-    read(
-        env,
-        "bank",
-        subject=rec["subject"],
-        purpose="loan_approval",
-        categories=["tax_credit_rating"],
-        grant_id=None,
-    )  # denied, logged
+    _bank_reads_without_a_grant(env, rec["subject"])
     env.anchor()
 
     # no key is bound to this subject in Grants: only a session can speak for it
@@ -240,14 +246,7 @@ def test_the_cli_issues_a_session_and_shows_the_subject_who_read_its_file(
 
     rec = env.record("tax")
     (receipt,) = env.client("tax").submit([rec])
-    read(
-        env,
-        "bank",
-        subject=rec["subject"],
-        purpose="loan_approval",
-        categories=["tax_credit_rating"],
-        grant_id=None,
-    )
+    _bank_reads_without_a_grant(env, rec["subject"])
     manifest = tmp_path / "manifest.json"
     env.runtime.deployment.save(manifest)
     where = ["--data-dir", str(env.runtime.settings.data_dir), "--manifest", str(manifest)]
