@@ -14,7 +14,6 @@ import datetime
 import hashlib
 import threading
 import time
-from collections import Counter
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,19 +28,20 @@ from gateway.domain.errors import InvalidIdentifier
 from gateway.domain.identifiers import SubjectId, parse_subject_id, subject_commitment
 from gateway.domain.lifecycle import JURISDICTION
 from gateway.domain.policy import (
+    Clocks,
     Decision,
     GrantView,
     ReadQuery,
     RecordView,
     decide,
     purpose_id,
+    request_basis,
 )
 from gateway.domain.records import hex0x, parse_hex
 from gateway.domain.signing import fast_recover_typed
 from gateway.errors import (
     Forbidden,
     MalformedRequest,
-    RecordNotFound,
     ReplayedRequest,
 )
 from gateway.store import AccessDecision, DbLog, Record, read_only, session_scope
@@ -79,7 +79,9 @@ _BY_SUBJECT = _CANDIDATE.where(
 
 
 class AccessDenied(Forbidden):
-    """Every candidate record was refused; ``reason`` is the first refusal's code."""
+    """The requester has no basis to read any requested category; ``reason`` is the first
+    category's refusal, decided without looking at records (the same answer whether or not,
+    and however many, records exist)."""
 
     code = "access-denied"
 
@@ -226,9 +228,8 @@ class Reader:
         with read_only(gw.engine).connect() as conn:
             if record_id is not None:
                 rows = list(conn.execute(_BY_ID, {"record_id": record_id.hex()}).all())
-                if not rows:
-                    raise RecordNotFound(f"no record {record_id.hex()}")
-                commitment = bytes.fromhex(rows[0].subject_commitment)
+                # an unknown record id is decided (and logged) like a known one it may not see
+                commitment = bytes.fromhex(rows[0].subject_commitment) if rows else bytes(32)
             else:
                 assert subject is not None
                 commitment = subject_commitment(gw.secrets.pepper, subject)
@@ -257,14 +258,30 @@ class Reader:
             decisions.append(
                 (
                     row,
-                    decide(query, view, grant, catalog=gw.catalog, now=block_ts, today=today),
+                    decide(
+                        query,
+                        view,
+                        grant,
+                        catalog=gw.catalog,
+                        now=block_ts,
+                        today=today,
+                        gateway_now=now,
+                    ),
                     record_json,
                 )
             )
-        allowed = [d for d in decisions if d[1].allowed]
-        overall = "allow" if allowed or not decisions else "deny"
-        reasons = Counter(d.reason for _, d, _ in decisions if not d.allowed)
-        first_reason = next((d.reason for _, d, _ in decisions if not d.allowed), "allowed")
+        # the answer rests on the request's basis alone, never on which records exist
+        basis = request_basis(
+            query,
+            grant,
+            catalog=gw.catalog,
+            subject=commitment if subject is not None else None,
+            clocks=Clocks(block=block_ts, gateway=now),
+        )
+        refusals = [failure for failure in basis.values() if failure is not None]
+        overall = "deny" if len(refusals) == len(basis) else "allow"
+        first_reason = refusals[0][0] if overall == "deny" else "allowed"
+        allowed = [d for d in decisions if d[1].allowed] if overall == "allow" else []
 
         entry = {
             "v": 1,
@@ -277,7 +294,7 @@ class Reader:
             "categories": sorted(cats),
             "grant": hex0x(grant_id) if grant_id else None,
             "decision": overall,
-            "reason": "allowed" if overall == "allow" else first_reason,
+            "reason": first_reason,
             "decisions": [
                 {
                     "record": d.record_id,
@@ -285,6 +302,7 @@ class Reader:
                     "reason": d.reason,
                     "basis": d.basis,
                     "fields": sorted(d.released),
+                    **({"clock": d.clock} if d.clock else {}),
                 }
                 for _, d, _ in decisions
             ],
@@ -297,6 +315,8 @@ class Reader:
             },
             "block": block,
             "decided_at": now,
+            "clock": {"gateway": now, "block": block_ts},
+            "policy": gw.catalog.policy_revision,
         }
         entry_bytes = canonicalize(entry)
         leaf = hashlib.sha256(b"\x00" + entry_bytes).digest()
@@ -319,8 +339,8 @@ class Reader:
                 "subject_commitment": commitment.hex(),
                 "record_id": None,
                 "purpose": purpose.code,
-                "decision": "allow",
-                "reason": "no-records",
+                "decision": overall,
+                "reason": "no-records" if overall == "allow" else first_reason,
                 "basis": None,
                 "grant_id": None,
                 "decided_at": now,
@@ -343,9 +363,8 @@ class Reader:
         receipt = gw.sign_receipt("access", index, leaf, now)
         if overall == "deny":
             raise AccessDenied(
-                f"no record released: {first_reason}",
+                f"no basis to read: {first_reason}",
                 reason=first_reason,
-                reasons=dict(reasons),
                 access_receipt=receipt,
             )
         return {
@@ -361,7 +380,6 @@ class Reader:
                 }
                 for row, d, _ in allowed
             ],
-            "withheld": dict(reasons),
             "access_receipt": receipt,
         }
 

@@ -213,9 +213,16 @@ class Purpose:
     name_en: str
     basis_note: str
     release: Mapping[str, tuple[str, ...]] = field(repr=False)
+    holders: frozenset[str] = frozenset()
+    """The org kinds that may state this purpose (a bank may not state a credit office's
+    purpose). Empty: nobody may."""
 
     def allows(self, category: str) -> bool:
         return category in self.release
+
+    def may_hold(self, org_kind: str) -> bool:
+        """Whether an org of ``org_kind`` may state this purpose in a read."""
+        return org_kind in self.holders
 
     def released_fields(self, category: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """The part of a record's ``fields`` this purpose may receive (empty if none)."""
@@ -233,6 +240,11 @@ class Catalog:
     version: str
     categories: Mapping[str, Category] = field(repr=False)
     purposes: Mapping[str, Purpose] = field(default_factory=dict, repr=False)
+    policy_revision: int = 1
+    """Revision of the read policy data (purposes, their holders and allowances) within
+    ``version``. ``version`` is what records sign (categories, schemas, bits); a change to
+    who may read what bumps ``policy_revision`` instead, and every access-log entry names
+    the revision that decided it."""
 
     def purpose(self, code: str) -> Purpose:
         """Look up a purpose by code.
@@ -327,18 +339,35 @@ def parse_catalog(data: object) -> Catalog:
         if purpose.code in purposes:
             raise InvalidCatalog(f"duplicate purpose code {purpose.code!r}")
         purposes[purpose.code] = purpose
+    revision = doc.get("policy_revision", 1)
+    if type(revision) is not int or revision < 1:
+        raise InvalidCatalog("catalog 'policy_revision' must be a positive integer")
     return Catalog(
-        version=version, categories=_ReadOnlyMapping(categories), purposes=dict(purposes)
+        version=version,
+        categories=_ReadOnlyMapping(categories),
+        purposes=dict(purposes),
+        policy_revision=revision,
     )
 
 
 def _parse_purpose(raw: object, where: str, categories: Mapping[str, Category]) -> Purpose:
     doc = _mapping(raw, where)
-    known = {"code", "name_zh", "name_en", "basis_note", "release"}
+    known = {"code", "name_zh", "name_en", "basis_note", "holders", "release"}
     extra = sorted(set(doc) - known)
     if extra:
         raise InvalidCatalog(f"{where}: unknown attributes {extra}")
     code = _text(doc.get("code"), f"{where}.code")
+    holders = doc.get("holders")
+    if (
+        not isinstance(holders, list)
+        or not holders
+        or not all(isinstance(k, str) and k in SUBMITTER_KINDS for k in holders)
+        or len(set(holders)) != len(holders)
+    ):
+        raise InvalidCatalog(
+            f"{where}: holders must be a non-empty list of distinct org kinds from "
+            f"{sorted(SUBMITTER_KINDS)}"
+        )
     release_raw = _mapping(doc.get("release"), f"{where}.release")
     release: dict[str, tuple[str, ...]] = {}
     for category_code, fields in release_raw.items():
@@ -364,6 +393,7 @@ def _parse_purpose(raw: object, where: str, categories: Mapping[str, Category]) 
         name_en=_text(doc.get("name_en"), f"{where}.name_en"),
         basis_note=_text(doc.get("basis_note"), f"{where}.basis_note"),
         release=release,
+        holders=frozenset(holders),
     )
 
 
