@@ -111,9 +111,24 @@ class Cell:
     grant: str
 
 
+# Which of REQUESTERS may state which purpose (catalog ``holders``): a bank (financial
+# institution) states loan approval, a court (department) procurement and employment screening.
+HOLDS = {
+    "loan_approval": {"bank"},
+    "public_procurement": {"court"},
+    "employment_screening": {"court"},
+}
+
+
 def expected(env: Env, cell: Cell, status: str) -> str:
     """The spec, written out independently of gateway/domain/policy.py."""
     catalog = env.runtime.gateway.catalog
+    kinds = {"bank": "financial_institution", "court": "department"}
+    assert {r for r in REQUESTERS if catalog.purpose(cell.purpose).may_hold(kinds[r])} == HOLDS[
+        cell.purpose
+    ]  # the catalog says what this table says
+    if cell.requester not in HOLDS[cell.purpose]:
+        return "requester-kind-excludes-purpose"
     release = {
         "loan_approval": {"tax_credit_rating", "utility_arrears", "admin_penalty"},
         "public_procurement": {"tax_credit_rating", "admin_penalty"},
@@ -213,6 +228,7 @@ def test_authorization_matrix(sqlite_env: Env) -> None:
             got = {r["record_id"] for r in answer["records"]}
             assert got == allowed_ids, (cell, answer)
             allowance = env.runtime.gateway.catalog.purpose(cell.purpose).release[cell.category]
+            assert set(answer) == {"decision", "records", "access_receipt"}  # no counts
             for r in answer["records"]:
                 assert set(r["fields"]) <= set(allowance), cell
                 assert r["fields"], cell
@@ -224,6 +240,7 @@ def test_authorization_matrix(sqlite_env: Env) -> None:
             assert answer["type"] == PROBLEM + "access-denied"
             first = next(w for w in want.values() if w != "allowed")
             assert answer["reason"] == first, (cell, answer)
+            assert "reasons" not in answer  # no counts: the access log keeps them
             assert (
                 answer["access_receipt"]["log_id"]
                 == "0x" + env.runtime.gateway.log_ids["access"].hex()
@@ -482,3 +499,212 @@ def test_read_bad_input(env: Env) -> None:
     again = env.http.post(url, json=body)  # the same signed request twice
     assert again.status_code == 409
     assert again.json()["type"] == PROBLEM + "replayed-request"
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 9: purposes are not self-declared, both clocks judge a grant, no existence oracle
+# ---------------------------------------------------------------------------------------------
+
+
+def entry_of(env: Env, answer: dict[str, Any]) -> dict[str, Any]:
+    """The access-log entry a read's receipt points to."""
+    index = answer["access_receipt"]["index"]
+    raw = env.runtime.gateway.entries("access", index, index + 1)["entries"][0]
+    return dict(json.loads(raw))
+
+
+def test_a_purpose_is_held_only_by_the_org_kinds_the_catalog_names(env: Env) -> None:
+    """A bank or a utility may not state the credit office's purpose to get every field of a
+    public record: refused, with the reason, and logged per record. The credit office may; a
+    bank stating its own purpose gets its own (smaller) allowance."""
+    penalty = env.record("market")
+    env.client("market").submit([penalty])
+    kw: dict[str, Any] = {
+        "subject": penalty["subject"],
+        "categories": ["admin_penalty"],
+        "grant_id": None,
+    }
+    for slug in ("bank", "water"):
+        status, answer = read(env, slug, purpose="credit_repair_review", **kw)
+        assert status == 403, (slug, answer)
+        assert answer["type"] == PROBLEM + "access-denied"
+        assert answer["reason"] == "requester-kind-excludes-purpose"
+        entry = entry_of(env, answer)
+        assert entry["decision"] == "deny"
+        assert [d["reason"] for d in entry["decisions"]] == ["requester-kind-excludes-purpose"]
+    status, answer = read(env, "credit-office", purpose="credit_repair_review", **kw)
+    assert status == 200
+    assert answer["records"][0]["fields"] == penalty["fields"]
+    status, answer = read(env, "bank", purpose="loan_approval", **kw)
+    assert status == 200
+    allowance = env.runtime.gateway.catalog.purpose("loan_approval").release["admin_penalty"]
+    assert set(answer["records"][0]["fields"]) == set(allowance)
+    assert len(allowance) < len(penalty["fields"])
+
+    # the chain accepts a grant naming a purpose the grantee's kind may not hold (Grants does
+    # not know the catalog): the gateway refuses it at read time
+    tax = env.record("tax")
+    env.client("tax").submit([tax])
+    now = int(chain_clock(env.chain))
+    gid = make_grant(
+        env,
+        subject=commitment_of(env, tax["subject"]),
+        grantee=org_id(env, "bank"),
+        purpose="credit_repair_review",
+        categories=["tax_credit_rating"],
+        start=now - DAY,
+        end=now + DAY,
+    )
+    status, answer = read(
+        env,
+        "bank",
+        subject=tax["subject"],
+        purpose="credit_repair_review",
+        categories=["tax_credit_rating"],
+        grant_id=gid,
+    )
+    assert status == 403
+    assert answer["reason"] == "requester-kind-excludes-purpose"
+
+
+def test_an_ended_grant_is_refused_by_the_gateway_clock_on_a_quiet_chain(env: Env) -> None:
+    """No block is mined after the grant: the latest block still lies inside its validity, but
+    the gateway's own clock is past its end. Refused, and the entry names the clock."""
+    rec = env.record("tax")
+    env.client("tax").submit([rec])
+    now = int(chain_clock(env.chain))
+    gid = make_grant(
+        env,
+        subject=commitment_of(env, rec["subject"]),
+        grantee=org_id(env, "bank"),
+        purpose="loan_approval",
+        categories=["tax_credit_rating"],
+        start=now - DAY,
+        end=now + 30,
+    )
+    kw: dict[str, Any] = {
+        "subject": rec["subject"],
+        "purpose": "loan_approval",
+        "categories": ["tax_credit_rating"],
+        "grant_id": gid,
+    }
+    assert read(env, "bank", **kw)[0] == 200  # live on both clocks
+
+    gateway = env.runtime.gateway
+    ahead = 60  # the gateway's clock moves on; the chain mines nothing
+    gateway.clock = lambda: chain_clock(env.chain) + ahead
+    org = env.runtime.consortium["bank"]
+    d = env.runtime.deployment
+    late = ReaderClient(
+        env.url,
+        org.account(),
+        bytes.fromhex(org.org_id[2:]),
+        chain_id=d.chain_id,
+        membership=d.address("Membership"),
+        http=env.http,
+        clock=gateway.clock,
+    )
+    try:
+        late.read(category_mask=gateway.catalog.category_mask(kw["categories"]), **kw)
+    except ClientError as exc:
+        status, answer = exc.status, dict(exc.problem)
+    else:
+        raise AssertionError("an ended grant released data")
+    assert status == 403
+    assert answer["reason"] == "grant-expired"
+    entry = entry_of(env, answer)
+    block_ts = entry["clock"]["block"]
+    assert block_ts == env.chain.w3.eth.get_block(entry["block"])["timestamp"]
+    assert block_ts < now + 30 <= entry["clock"]["gateway"] == entry["decided_at"]
+    assert [(x["reason"], x["clock"]) for x in entry["decisions"]] == [("grant-expired", "gateway")]
+    assert entry["policy"] == gateway.catalog.policy_revision
+
+
+def _same_answer(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two answers equal but for their own receipts (whose shape is equal too)."""
+    assert set(a) == set(b)
+    assert {k: v for k, v in a.items() if k != "access_receipt"} == {
+        k: v for k, v in b.items() if k != "access_receipt"
+    }
+    assert set(a["access_receipt"]) == set(b["access_receipt"])
+
+
+def test_no_basis_says_nothing_about_existence_or_number(env: Env) -> None:
+    """Without a basis, a subject with three records and one with none get the same answer
+    (status, body, receipt shape); only the access log holds the per-record decisions."""
+    full = env.record("tax")
+    more = [env.record("tax") for _ in range(2)]
+    env.client("tax").submit([full] + [{**m, "subject": full["subject"]} for m in more])
+    empty = env.record("tax")  # never submitted: no record of this subject
+    answers = []
+    for rec in (full, empty):
+        status, answer = read(
+            env,
+            "bank",
+            subject=rec["subject"],
+            purpose="loan_approval",
+            categories=["tax_credit_rating"],
+            grant_id=None,
+        )
+        assert status == 403, answer
+        answers.append(answer)
+    _same_answer(*answers)
+    assert answers[0]["reason"] == "no-grant"
+    assert "reasons" not in answers[0]
+    logged = [entry_of(env, a) for a in answers]
+    assert [d["reason"] for d in logged[0]["decisions"]] == ["no-grant"] * 3
+    assert logged[1]["decisions"] == []
+    assert logged[0]["decision"] == logged[1]["decision"] == "deny"
+    trace = env.runtime.reader.trace(subject=commitment_of(env, empty["subject"]))
+    assert [(t["decision"], t["reason"]) for t in trace] == [("deny", "no-grant")]
+
+    # with a basis (a public category, the bank's own purpose), a repaired record (sharing
+    # ended) and no record answer alike too: 200 and nothing, no counts
+    repaired = env.record("market")
+    (receipt,) = env.client("market").submit([repaired])
+    with env.runtime.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE record SET status = 'repaired' WHERE record_id = :r"),
+            {"r": receipt["leaf_hash"]},
+        )
+    none = env.record("market")
+    answers = []
+    for rec in (repaired, none):
+        status, answer = read(
+            env,
+            "bank",
+            subject=rec["subject"],
+            purpose="loan_approval",
+            categories=["admin_penalty"],
+            grant_id=None,
+        )
+        assert status == 200, answer
+        answers.append(answer)
+    _same_answer(*answers)
+    assert answers[0]["records"] == []
+    assert [d["reason"] for d in entry_of(env, answers[0])["decisions"]] == ["record-not-shareable"]
+
+
+def test_a_read_by_unknown_record_id_answers_like_one_without_basis(env: Env) -> None:
+    """By record id: a record that exists but may not be read, and an id that names no record,
+    get the same logged denial (no 404 telling them apart)."""
+    rec = env.record("tax")
+    (receipt,) = env.client("tax").submit([rec])
+    answers = []
+    for rid in (receipt["leaf_hash"], os.urandom(32).hex()):
+        status, answer = read(
+            env,
+            "bank",
+            record_id=rid,
+            purpose="loan_approval",
+            categories=["tax_credit_rating"],
+            grant_id=None,
+        )
+        assert status == 403, answer
+        answers.append(answer)
+        entry = entry_of(env, answer)
+        assert entry["record"] == rid
+        assert entry["reason"] == "no-grant"
+    _same_answer(*answers)
+    assert [d["record"] for d in entry_of(env, answers[0])["decisions"]] == [receipt["leaf_hash"]]
+    assert entry_of(env, answers[1])["decisions"] == []
