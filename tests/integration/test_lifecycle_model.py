@@ -89,9 +89,10 @@ class Model:
     grants: dict[int, MGrant] = field(default_factory=dict)
 
     def expected(
-        self, subject: int, now: int, today: datetime.date
+        self, subject: int, now: int, today: datetime.date, gateway_now: int
     ) -> tuple[set[str], Counter[str]]:
-        """Records a bank may read for loan approval, and the reasons for the others."""
+        """Records a bank may read for loan approval, and the reasons for the others. A grant
+        is live only while both the block's clock (``now``) and the gateway's are inside it."""
         allowed: set[str] = set()
         denied: Counter[str] = Counter()
         grant = self.grants.get(subject)
@@ -114,9 +115,9 @@ class Model:
                 denied["no-grant"] += 1
             elif grant.revoked:
                 denied["grant-revoked"] += 1
-            elif now < grant.valid_from:
+            elif min(now, gateway_now) < grant.valid_from:
                 denied["grant-not-yet-valid"] += 1
-            elif now >= grant.valid_until:
+            elif max(now, gateway_now) >= grant.valid_until:
                 denied["grant-expired"] += 1
             else:
                 allowed.add(r.rid)
@@ -373,15 +374,19 @@ def machine_for(env: Env) -> type[RuleBasedStateMachine]:
                 )
                 _block, block_ts = reader.confirmed_block()
                 today = datetime.datetime.fromtimestamp(clock(), CHINA).date()
-                allowed, denied = self.model.expected(subject, block_ts, today)
+                allowed, denied = self.model.expected(subject, block_ts, today, clock())
                 try:
                     answer = reader.read(json.dumps(body).encode())
                 except Forbidden as exc:
                     got_allowed: set[str] = set()
-                    got_denied = Counter(exc.extra["reasons"])
+                    receipt = exc.extra["access_receipt"]
                 else:
                     got_allowed = {x["record_id"] for x in answer["records"]}
-                    got_denied = Counter(answer["withheld"])
+                    receipt = answer["access_receipt"]
+                # the refusals are counted in the access log only (never in the answer)
+                index = receipt["index"]
+                entry = json.loads(gw.entries("access", index, index + 1)["entries"][0])
+                got_denied = Counter(d["reason"] for d in entry["decisions"] if not d["allowed"])
                 assert got_allowed == allowed, (subject, got_allowed, allowed)
                 assert got_denied == denied, (subject, got_denied, denied)
                 RULES_RUN["read decisions checked"] += len(allowed) + sum(denied.values())
