@@ -4,6 +4,7 @@ erasure by crypto-shredding, and the on-chain RecordStatus kept in step."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -253,8 +254,13 @@ def test_repair_withdraws_from_sharing_and_erasure_shreds(env: Env) -> None:
         categories=["tax_credit_rating"],
         grant_id=gid,
     )
-    assert code == 403
-    assert answer["reason"] == "record-not-shareable"
+    # the bank has a basis: 200, nothing released, and no hint that a repaired record exists;
+    # the access log keeps the true decision
+    assert code == 200
+    assert answer["records"] == []
+    index = answer["access_receipt"]["index"]
+    logged = json.loads(env.runtime.gateway.entries("access", index, index + 1)["entries"][0])
+    assert [d["reason"] for d in logged["decisions"]] == ["record-not-shareable"]
     # ... but its subject still sees it in its own file
     mine = subject_file(env, key, rec["subject"])
     assert mine.status_code == 200, mine.text
