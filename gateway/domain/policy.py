@@ -260,13 +260,13 @@ def decide(
     catalog: Catalog,
     now: int,
     today: datetime.date,
-    gateway_now: int | None = None,
+    gateway_now: int,
 ) -> Decision:
     """Decide one record for one query. ``now`` is the confirmed block's timestamp and
-    ``gateway_now`` the gateway's clock (grant validity: both must be inside it; None: the
-    block's only), ``today`` the date in the gateway's jurisdiction (disclosure periods)."""
+    ``gateway_now`` the gateway's clock (grant validity: both must be inside it), ``today``
+    the date in the gateway's jurisdiction (disclosure periods)."""
     rid = record.record_id
-    clocks = Clocks(block=now, gateway=now if gateway_now is None else gateway_now)
+    clocks = Clocks(block=now, gateway=gateway_now)
     purpose = catalog.purpose(query.purpose)
     if not purpose.may_hold(query.requester_kind):
         return Decision(rid, False, "requester-kind-excludes-purpose")

@@ -81,6 +81,7 @@ def test_a_purpose_is_not_self_declared(kind: str, purpose: str) -> None:
             catalog=CATALOG,
             now=T,
             today=TODAY,
+            gateway_now=T,
         )
         basis = request_basis(
             query(kind, purpose, category),
@@ -114,6 +115,7 @@ def test_the_issue_example_bank_and_utility_may_not_state_credit_repair_review()
         catalog=CATALOG,
         now=T,
         today=TODAY,
+        gateway_now=T,
     )
     assert office.allowed
     assert set(office.released) == everything
@@ -125,6 +127,7 @@ def test_the_issue_example_bank_and_utility_may_not_state_credit_repair_review()
             catalog=CATALOG,
             now=T,
             today=TODAY,
+            gateway_now=T,
         )
         assert (d.allowed, d.reason) == (False, "requester-kind-excludes-purpose")
     loan = decide(
@@ -134,6 +137,7 @@ def test_the_issue_example_bank_and_utility_may_not_state_credit_repair_review()
         catalog=CATALOG,
         now=T,
         today=TODAY,
+        gateway_now=T,
     )
     assert loan.allowed
     assert len(loan.released) == 7 < len(everything)
@@ -149,7 +153,7 @@ def test_a_conditional_category_needs_a_grant_naming_the_purpose() -> None:
         (grant("loan_approval", "tax_credit_rating"), "grant-other-purpose"),
         (grant("credit_repair_review", "tax_credit_rating"), "allowed"),
     ):
-        assert decide(q, rec, g, catalog=CATALOG, now=T, today=TODAY).reason == want
+        assert decide(q, rec, g, catalog=CATALOG, now=T, today=TODAY, gateway_now=T).reason == want
         basis = request_basis(q, g, catalog=CATALOG, subject=SUBJECT, clocks=Clocks(T, T))
         assert basis["tax_credit_rating"] == (None if want == "allowed" else (want, None))
 
@@ -209,6 +213,12 @@ def test_request_basis_looks_at_no_record() -> None:
     )
     # a repaired record is refused per record, but the request still has its basis
     repaired = decide(
-        q, record("admin_penalty", "repaired"), None, catalog=CATALOG, now=T, today=TODAY
+        q,
+        record("admin_penalty", "repaired"),
+        None,
+        catalog=CATALOG,
+        now=T,
+        today=TODAY,
+        gateway_now=T,
     )
     assert repaired.reason == "record-not-shareable"
