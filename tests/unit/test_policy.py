@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
 
 import pytest
 
-from gateway.domain.catalog import SUBMITTER_KINDS, load_catalog
+from gateway.domain.catalog import CATALOG_RESOURCE, SUBMITTER_KINDS, load_catalog, parse_catalog
+from gateway.domain.errors import InvalidCatalog
 from gateway.domain.policy import (
     ANY_SUBJECT,
     Clocks,
@@ -222,3 +227,46 @@ def test_request_basis_looks_at_no_record() -> None:
         gateway_now=T,
     )
     assert repaired.reason == "record-not-shareable"
+
+
+def test_an_auditor_reviewing_repairs_still_sees_a_repaired_record() -> None:
+    """Credit repair ends sharing, not oversight: an auditor stating credit_repair_review reads a
+    repaired public record; the credit office (same purpose) does not."""
+    repaired = record("admin_penalty", "repaired")
+    for kind, want in (("auditor", "allowed"), ("credit_office", "record-not-shareable")):
+        d = decide(
+            query(kind, "credit_repair_review", "admin_penalty"),
+            repaired,
+            None,
+            catalog=CATALOG,
+            now=T,
+            today=TODAY,
+            gateway_now=T,
+        )
+        assert d.reason == want, kind
+
+
+def _catalog_doc() -> dict[str, Any]:
+    text = resources.files("gateway.catalog").joinpath(CATALOG_RESOURCE).read_text("utf-8")
+    return dict(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["purposes"][0].pop("holders"), "holders must be"),
+        (lambda d: d["purposes"][0].update(holders=[]), "holders must be"),
+        (lambda d: d["purposes"][0].update(holders=["bank"]), "holders must be"),
+        (lambda d: d["purposes"][0].update(holders=["auditor", "auditor"]), "holders must be"),
+        (lambda d: d.update(policy_revision=0), "policy_revision"),
+        (lambda d: d.update(policy_revision="2"), "policy_revision"),
+    ],
+)
+def test_the_catalog_refuses_bad_holders(
+    change: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    doc = _catalog_doc()
+    assert parse_catalog(doc).policy_revision == 2
+    change(doc)
+    with pytest.raises(InvalidCatalog, match=message):
+        parse_catalog(doc)
