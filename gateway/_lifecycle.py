@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
@@ -54,7 +53,7 @@ from gateway.domain.lifecycle import (
     status_event,
 )
 from gateway.domain.records import hex0x, parse_hex
-from gateway.domain.signing import fast_recover_typed
+from gateway.domain.signing import fast_recover_typed, recover_digest
 from gateway.errors import (
     Forbidden,
     MalformedRequest,
@@ -125,6 +124,7 @@ class Lifecycle:
         office: OfficeKey | None = None,
         objection_days: int = 15,
         relay_inline: bool = True,
+        relay_attempts: int = 3,
     ) -> None:
         self.gw = gateway
         self.grants = grants
@@ -135,6 +135,7 @@ class Lifecycle:
         # Relay each transition on chain as soon as it is applied; an extra HTTP worker process
         # leaves that to the main process's background pass (one sender per chain account).
         self.relay_inline = relay_inline
+        self.relay_attempts = relay_attempts
         self._relay_lock = threading.Lock()
 
     # -- transitions ------------------------------------------------------------------------
@@ -253,7 +254,7 @@ class Lifecycle:
             deadline=deadline,
         )
         digest = transition_digest(gw.chain.chain_id, self.status.address, t)
-        signer = Account._recover_hash(digest, signature=signature)
+        signer = recover_digest(digest, signature)
         if signer.lower() != org.signer.lower():
             raise Forbidden(
                 f"the transition's signature recovers to {signer}, not to the current key of "
@@ -379,7 +380,13 @@ class Lifecycle:
     # -- the on-chain relay -----------------------------------------------------------------
 
     def relay(self) -> int:
-        """Send every pending transition on chain, oldest first; the number confirmed."""
+        """Send every pending transition on chain, oldest first; the number confirmed.
+
+        A transition the contract refuses does not hold back the others: it stays pending for
+        another pass until it has been refused :attr:`relay_attempts` times, then moves to the
+        dead letter (state ``failed``, with the revert reason; logged at ERROR, counted in
+        ``/v1/health``). Later transitions of the same record wait in the pass in which an
+        earlier one was refused (the contract would refuse them for their version)."""
         done = 0
         with self._relay_lock:
             with session_scope(self.gw.engine, read_only=True) as s:
@@ -390,7 +397,10 @@ class Lifecycle:
                         .order_by(col(StatusChange.id))
                     ).all()
                 )
+            held: set[str] = set()  # records with a refused transition in this pass
             for change in pending:
+                if change.record_id in held:
+                    continue
                 t = _transition_from_json(json.loads(change.transition))
                 tx_hash: str | None = None
                 on_chain = self.status.state(t.record_id)
@@ -404,13 +414,9 @@ class Lifecycle:
                             bytes.fromhex(change.signature[2:]),
                         )
                     except ContractRevert as exc:
-                        log.error(
-                            "RecordStatus refused transition %s v%s: %s",
-                            change.record_id,
-                            change.version,
-                            exc,
-                        )
-                        break  # keep it pending; later versions of any record wait too
+                        held.add(change.record_id)
+                        self._refused(change, str(exc))
+                        continue
                     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
                 with session_scope(self.gw.engine) as s:
                     row = s.get(StatusChange, change.id)
@@ -421,6 +427,27 @@ class Lifecycle:
                     s.add(row)
                 done += 1
         return done
+
+    def _refused(self, change: StatusChange, reason: str) -> None:
+        """Count a refusal of ``change`` by the contract; dead-letter it at the limit."""
+        with session_scope(self.gw.engine) as s:
+            row = s.get(StatusChange, change.id)
+            assert row is not None
+            row.attempts += 1
+            row.failure = reason[:1000]
+            row.updated_at = int(self.gw.clock())
+            if row.attempts >= self.relay_attempts:
+                row.state = "failed"
+            s.add(row)
+            attempts, state = row.attempts, row.state
+        log.error(
+            "RecordStatus refused transition %s v%s (attempt %d%s): %s",
+            change.record_id,
+            change.version,
+            attempts,
+            ", dead-lettered" if state == "failed" else "",
+            reason,
+        )
 
     # -- subjects: objections and repair applications -----------------------------------------
 
@@ -845,4 +872,16 @@ def make_office_key(org_id: str, account: LocalAccount) -> OfficeKey:
     return OfficeKey(bytes.fromhex(org_id.removeprefix("0x")), account)
 
 
-__all__ = ["Lifecycle", "OfficeKey", "details_hash", "make_office_key"]
+def relay_failed(engine: sa.Engine) -> int:
+    """The number of dead-lettered transitions (state ``failed``), for ``/v1/health``."""
+    with session_scope(engine, read_only=True) as s:
+        return int(
+            s.exec(
+                select(sa.func.count())
+                .select_from(StatusChange)
+                .where(StatusChange.state == "failed")
+            ).one()
+        )
+
+
+__all__ = ["Lifecycle", "OfficeKey", "details_hash", "make_office_key", "relay_failed"]

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
-from gateway._lifecycle import Lifecycle
+from gateway._lifecycle import Lifecycle, relay_failed
 from gateway._reads import Reader
 from gateway._service import Gateway
 from gateway.api import _problems
@@ -137,6 +137,7 @@ def create_app(
             "chain_id": gateway.chain.chain_id,
             "gateway": "0x" + gateway.gateway_org.hex(),
             "process": os.getpid(),  # which worker answered (serve --workers N)
+            "relay_failed": relay_failed(gateway.engine),  # dead-lettered status transitions
         }
 
     @app.post(

@@ -262,10 +262,19 @@ class StatusChange(SQLModel, table=True):
     signature: str
     actor: str
     log_index: int = Field(sa_type=_BIGINT)
-    state: str = Field(description="pending | confirmed")
+    state: str = Field(
+        description="pending | confirmed | failed (dead letter: the contract refused it)"
+    )
     tx_hash: str | None = None
     created_at: int = Field(sa_type=_BIGINT)
     updated_at: int = Field(sa_type=_BIGINT)
+    attempts: int = Field(
+        default=0,
+        sa_type=_BIGINT,
+        sa_column_kwargs={"server_default": "0"},
+        description="relay attempts the contract refused",
+    )
+    failure: str | None = Field(default=None, description="the last revert reason")
 
 
 class Kek(SQLModel, table=True):
