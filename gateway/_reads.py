@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from gateway._group_commit import GroupCommitter, PendingAccess
+from gateway._refusals import log_read_refusal, refusal_logger
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
@@ -41,6 +42,7 @@ from gateway.domain.signing import fast_recover_typed
 from gateway.errors import (
     Forbidden,
     MalformedRequest,
+    OrgSuspended,
     RecordNotFound,
     ReplayedRequest,
 )
@@ -125,6 +127,7 @@ class Reader:
         self._lock = threading.Lock()
         self._block_refresh = threading.Lock()
         self.committer = GroupCommitter(gateway.engine)
+        gateway.refusals = refusal_logger(gateway, self.committer)  # the proof path's refusals
 
     def confirmed_block(self) -> tuple[int, int]:
         """(number, timestamp) of the latest confirmed block, asked of the chain at most every
@@ -220,7 +223,11 @@ class Reader:
             "nonce": nonce,
         }
         signer = fast_recover_typed(gw.domain, "ReadRequest", message, signature)
-        requester_org = gw._check_signer(requester, signer, signed_at)
+        try:
+            requester_org = gw._check_signer(requester, signer, signed_at)
+        except OrgSuspended as exc:  # the signature checked out: a logged access decision
+            log_read_refusal(self.gw, self.committer, doc, exc, message, signature, subject)
+            raise
 
         # candidates (Core statements built once: this is the hot path)
         with read_only(gw.engine).connect() as conn:
@@ -473,13 +480,13 @@ class Reader:
     def subject_view(self, body: bytes) -> dict[str, Any]:
         """A subject's own trace: every decision about it, with proofs. Authenticated by the
         subject's key bound in Grants (``SubjectQuery``)."""
-        return self.with_proofs(self.trace(subject=self._subject_query(body)))
+        return self.with_proofs(self.trace(subject=self._subject_query(body, "accesses")))
 
     def subject_file(self, body: bytes) -> dict[str, Any]:
         """A subject's own file: every record about it, whatever its status (a repaired or
         superseded record stays visible to its subject), with the fields; erased records are
         listed without content. Authenticated like :meth:`subject_view`."""
-        commitment = self._subject_query(body)
+        commitment = self._subject_query(body, "records")
         with read_only(self.gw.engine).connect() as conn:
             rows = conn.execute(
                 sa.select(
@@ -510,9 +517,10 @@ class Reader:
             )
         return {"records": records}
 
-    def _subject_query(self, body: bytes) -> bytes:
-        """Check a subject's signed ``SubjectQuery`` (by its bound key or a credit-office
-        session, :mod:`gateway._subjects`) and claim its nonce; the subject's commitment."""
+    def _subject_query(self, body: bytes, action: str) -> bytes:
+        """Check a subject's signed ``SubjectQuery`` for ``action`` (the route: ``accesses``
+        or ``records``) by its bound key or a credit-office session (:mod:`gateway._subjects`)
+        and claim its nonce; the subject's commitment."""
         gw = self.gw
         doc = _strict(body)
         required = {"subject", "subject_salt", "signed_at", "nonce", "signature"}
@@ -532,7 +540,12 @@ class Reader:
         signer = fast_recover_typed(
             gw.domain,
             "SubjectQuery",
-            {"subjectDigest": subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
+            {
+                "subjectDigest": subject_digest(salt, subject),
+                "action": action,
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
             signature,
         )
         commitment = self.subjects.check(subject, signer, doc.get("session"))

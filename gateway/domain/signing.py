@@ -119,6 +119,7 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     ),
     "SubjectQuery": (
         ("subjectDigest", "bytes32"),
+        ("action", "string"),
         ("signedAt", "uint64"),
         ("nonce", "bytes32"),
     ),

@@ -109,13 +109,16 @@ def _subject_request(env: Env, key: Any, subject: Any, rid: str, action: str) ->
     )
 
 
-def _subject_query(env: Env, key: Any, subject: Any, session: Any = None) -> dict[str, Any]:
+def _subject_query(
+    env: Env, key: Any, subject: Any, session: Any = None, *, action: str = "accesses"
+) -> dict[str, Any]:
     d = env.runtime.deployment
     return build_subject_query(
         key,
         chain_id=d.chain_id,
         membership=d.address("Membership"),
         subject=subject,
+        action=action,
         signed_at=int(chain_clock(env.chain)),
         nonce=os.urandom(32),
         salt=os.urandom(32),
@@ -234,7 +237,7 @@ CASES: dict[str, Case] = {
     ),
     "SubjectQuery-records": lambda env, f: (
         "/v1/subjects/records",
-        _subject_query(env, f["key"], f["subject"]),
+        _subject_query(env, f["key"], f["subject"], action="records"),
         ("signature",),
     ),
     "SubjectSession": lambda env, f: (
