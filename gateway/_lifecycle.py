@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
+from gateway._freetext import commit_text, open_text, shred_texts
 from gateway._reads import _subject as parse_subject
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
@@ -51,6 +52,7 @@ from gateway.domain.lifecycle import (
     event_hash,
     retain_until,
     status_event,
+    text_commitment,
 )
 from gateway.domain.records import hex0x, parse_hex
 from gateway.domain.signing import fast_recover_typed, recover_digest
@@ -77,7 +79,6 @@ from node import (
     RecordStatusClient,
     StatusCode,
     StatusTransition,
-    reason_code,
     transition_digest,
 )
 
@@ -88,7 +89,9 @@ _TRANSITION_MEMBERS = {
     "to",
     "successor",
     "reason",
+    "reason_salt",
     "note",
+    "note_salt",
     "actor",
     "version",
     "deadline",
@@ -162,12 +165,22 @@ class Lifecycle:
         if type(deadline) is not int or deadline < 0:
             raise MalformedRequest("deadline must be a Unix time", pointer="/deadline")
         signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
+        reason_salt = parse_hex(doc["reason_salt"], size=32, prefixed=False, pointer="/reason_salt")
+        if (note is None) != (doc["note_salt"] is None):
+            raise MalformedRequest("note_salt exactly with a note", pointer="/note_salt")
+        note_salt = (
+            None
+            if note is None
+            else parse_hex(doc["note_salt"], size=32, prefixed=False, pointer="/note_salt")
+        )
         return self._transition(
             _record_hex(record_id),
             to,
             successor=successor,
             reason=reason,
+            reason_salt=reason_salt,
             note=note,
+            note_salt=note_salt,
             actor=actor,
             version=version,
             deadline=deadline,
@@ -181,7 +194,9 @@ class Lifecycle:
         *,
         successor: str | None,
         reason: str,
+        reason_salt: bytes,
         note: str | None,
+        note_salt: bytes | None,
         actor: bytes,
         version: int,
         deadline: int,
@@ -231,23 +246,26 @@ class Lifecycle:
             )
         if successor is not None and succ is None:
             raise RecordNotFound(f"no successor record {successor}")
+        texts = {"reason": (reason, reason_salt)}
+        if note is not None and note_salt is not None:
+            texts["note"] = (note, note_salt)
         event = status_event(
             record_id=record_id,
             origin=row.org_id,
             current=row.status,
             to=to,
             successor=successor,
-            reason=reason,
+            reason=text_commitment(reason_salt, reason),
             actor=hex0x(actor),
             version=version,
-            note=note,
+            note=None if note_salt is None or note is None else text_commitment(note_salt, note),
         )
         t = StatusTransition(
             record_id=bytes.fromhex(record_id),
             origin=origin,
             to=StatusCode[to.upper()],
             successor=bytes.fromhex(successor) if successor else _ZERO,
-            reason=reason_code(reason),
+            reason=bytes.fromhex(event["reason"]),
             evidence=event_hash(event),
             actor=actor,
             version=version,
@@ -261,7 +279,9 @@ class Lifecycle:
                 f"org {hex0x(actor)}",
                 reason="bad-transition-signature",
             )
-        receipt = self._apply(row, event, t, signature, deadline, now, objection=objection)
+        receipt = self._apply(
+            row, event, t, signature, deadline, now, objection=objection, texts=texts
+        )
         if self.relay_inline:
             self.relay()
         return {
@@ -282,6 +302,7 @@ class Lifecycle:
         now: int,
         *,
         objection: int | None,
+        texts: dict[str, tuple[str, bytes]],
     ) -> dict[str, Any]:
         gw = self.gw
         to = event["to"]
@@ -318,6 +339,10 @@ class Lifecycle:
             if to == "erased":
                 current.envelope = None  # crypto-shredding: ciphertext and wrapped key
                 current.erased_at = now
+                shred_texts(s, row.record_id)  # and the lifecycle's free texts
+            else:
+                for name, (text, salt) in texts.items():
+                    commit_text(gw, s, row.record_id, f"status:{t.version}:{name}", text, salt)
             s.add(current)
             s.add(
                 StatusChange(
@@ -507,10 +532,11 @@ class Lifecycle:
             )
         deadline = now + self.objection_days * 86_400
         with session_scope(self.gw.engine) as s:
+            salt = self.gw.rng(32)
             o = Objection(
                 record_id=record_id,
                 subject_commitment=row.subject_commitment,
-                reason=reason,
+                reason=text_commitment(salt, reason),
                 evidence_hash=evidence.hex(),
                 filed_at=now,
                 deadline=deadline,
@@ -519,6 +545,7 @@ class Lifecycle:
             s.add(o)
             s.flush()
             objection_id = o.id
+            commit_text(self.gw, s, record_id, f"objection:{objection_id}", reason, salt)
         assert objection_id is not None
         marked = row.status == "objected"
         if not marked and self.office is not None:
@@ -541,16 +568,18 @@ class Lifecycle:
                 f"a {row.status} record cannot be repaired", reason="transition-not-allowed"
             )
         with session_scope(self.gw.engine) as s:
+            salt = self.gw.rng(32)
             r = Repair(
                 record_id=record_id,
                 subject_commitment=row.subject_commitment,
-                reason=reason,
+                reason=text_commitment(salt, reason),
                 filed_at=now,
                 state="pending",
             )
             s.add(r)
             s.flush()
             repair_id = r.id
+            commit_text(self.gw, s, record_id, f"repair:{repair_id}", reason, salt)
         return {"repair": repair_id, "record_id": record_id, "state": "pending"}
 
     # -- the credit office ----------------------------------------------------------------------
@@ -604,7 +633,9 @@ class Lifecycle:
             if r.state != "pending":
                 raise Forbidden(f"repair application {repair_id} is {r.state}")
             r.state, r.decided_at = "rejected", int(self.gw.clock())
-            r.decision_reason = reason
+            r.decision_reason = commit_text(
+                self.gw, s, r.record_id, f"repair-decision:{repair_id}", reason
+            )
             s.add(r)
         return {"repair": repair_id, "state": "rejected", "reason": reason}
 
@@ -617,11 +648,12 @@ class Lifecycle:
             rows = s.exec(
                 select(Objection).where(Objection.state == "open").order_by(col(Objection.deadline))
             ).all()
+            reasons = {o.id: open_text(self.gw, s, o.record_id, f"objection:{o.id}") for o in rows}
         items = [
             {
                 "objection": o.id,
                 "record_id": o.record_id,
-                "reason": o.reason,
+                "reason": reasons[o.id],
                 "filed_at": o.filed_at,
                 "deadline": o.deadline,
                 "overdue": o.deadline < now,
@@ -640,13 +672,14 @@ class Lifecycle:
             if row is None:
                 raise RecordNotFound(f"no record {record_id}")
         deadline = int(self.gw.clock()) + 3600
+        reason_salt = self.gw.rng(32)
         event = status_event(
             record_id=record_id,
             origin=row.org_id,
             current=row.status,
             to=to,
             successor=None,
-            reason=reason,
+            reason=text_commitment(reason_salt, reason),
             actor=hex0x(self.office.org_id),
             version=row.status_version,
         )
@@ -655,7 +688,7 @@ class Lifecycle:
             origin=bytes.fromhex(row.org_id[2:]),
             to=StatusCode[to.upper()],
             successor=_ZERO,
-            reason=reason_code(reason),
+            reason=bytes.fromhex(event["reason"]),
             evidence=event_hash(event),
             actor=self.office.org_id,
             version=row.status_version,
@@ -667,7 +700,9 @@ class Lifecycle:
             to,
             successor=None,
             reason=reason,
+            reason_salt=reason_salt,
             note=None,
+            note_salt=None,
             actor=self.office.org_id,
             version=row.status_version,
             deadline=deadline,

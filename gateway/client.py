@@ -404,30 +404,35 @@ def build_transition(
     deadline: int,
     successor: str | None = None,
     note: str | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
 ) -> dict[str, Any]:
     """The ``POST /v1/records/{id}/status`` body: the actor's EIP-712 signature over the
     ``RecordStatus`` transition whose evidence is the hash of the status event. ``current``,
-    ``version`` and ``origin`` come from ``GET /v1/records/{id}/status``."""
-    from gateway.domain.lifecycle import event_hash, status_event
-    from node import StatusCode, StatusTransition, reason_code, sign_transition
+    ``version`` and ``origin`` come from ``GET /v1/records/{id}/status``. The free texts
+    ``reason`` and ``note`` are signed (and logged, and sent on chain) as salted commitments
+    (``text_commitment``; fresh salts from ``rng``, sent along for the gateway to check)."""
+    from gateway.domain.lifecycle import event_hash, status_event, text_commitment
+    from node import StatusCode, StatusTransition, sign_transition
 
+    reason_salt = rng(SALT_BYTES)
+    note_salt = None if note is None else rng(SALT_BYTES)
     event = status_event(
         record_id=record_id,
         origin=origin,
         current=current,
         to=to,
         successor=successor,
-        reason=reason,
+        reason=text_commitment(reason_salt, reason),
         actor=hex0x(actor),
         version=version,
-        note=note,
+        note=None if note is None or note_salt is None else text_commitment(note_salt, note),
     )
     t = StatusTransition(
         record_id=bytes.fromhex(record_id),
         origin=bytes.fromhex(origin.removeprefix("0x")),
         to=StatusCode[to.upper()],
         successor=bytes.fromhex(successor) if successor else b"\x00" * 32,
-        reason=reason_code(reason),
+        reason=bytes.fromhex(event["reason"]),
         evidence=event_hash(event),
         actor=actor,
         version=version,
@@ -438,7 +443,9 @@ def build_transition(
         "to": to,
         "successor": successor,
         "reason": reason,
+        "reason_salt": reason_salt.hex(),
         "note": note,
+        "note_salt": None if note_salt is None else note_salt.hex(),
         "actor": hex0x(actor),
         "version": version,
         "deadline": deadline,

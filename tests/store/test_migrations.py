@@ -37,6 +37,7 @@ STORE_TABLES = {
     "objection",
     "repair",
     "status_change",
+    "free_text",
 }
 
 
