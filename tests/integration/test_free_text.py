@@ -112,3 +112,40 @@ def test_free_texts_are_committed_in_the_log_and_sealed_in_the_store(sqlite_env:
     assert r.status_code == 200, r.text
     with session_scope(env.runtime.engine, read_only=True) as s:
         assert s.exec(sa.select(FreeText).where(FreeText.record_id == rid)).first() is None  # type: ignore[call-overload]
+
+
+def test_kek_rotation_rewraps_the_sealed_texts(sqlite_env: Env) -> None:
+    from gateway import _kek
+    from gateway.domain.envelope import open_
+
+    env = sqlite_env
+    rid, rec = submit(env)
+    key = bind_subject(env, rec["subject"])
+    reason = _text("objection")
+    r = subject_request(
+        env, key, rec["subject"], rid, "objection", {"reason": reason, "evidence_hash": "ab" * 32}
+    )
+    assert r.status_code == 201, r.text
+    keys_dir = env.runtime.settings.keys_dir
+    old = env.runtime.secrets.active_kek
+    new = _kek.rotate(keys_dir, env.runtime.engine)
+    keyring, active = _kek.load_keyring(keys_dir)
+    # the record, the objection's reason, the office transition's reason (objection-filed)
+    assert _kek.pending(env.runtime.engine, active) == 3
+    assert _kek.retire(keys_dir, env.runtime.engine) == []  # still needed
+    assert _kek.rewrap_all(env.runtime.engine, keyring, active) == 3
+    assert _kek.pending(env.runtime.engine, active) == 0
+    assert _kek.retire(keys_dir, env.runtime.engine) == [old.kek_id]
+    keyring2, _ = _kek.load_keyring(keys_dir)
+    with session_scope(env.runtime.engine, read_only=True) as s:
+        (text,) = s.exec(  # type: ignore[call-overload]
+            sa.select(FreeText).where(FreeText.record_id == rid, FreeText.purpose == "objection:1")
+        ).scalars()
+    assert text.kek_id == new.kek_id
+    plain = open_(
+        text.envelope,
+        aad_record_id=bytes.fromhex(rid),
+        category=f"free-text/{text.purpose}",
+        keyring=keyring2,
+    )
+    assert json.loads(plain)["text"] == reason
