@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from gateway._group_commit import GroupCommitter, PendingAccess
-from gateway._refusals import log_read_refusal, refusal_logger
+from gateway._refusals import audit_refusal, log_read_refusal, log_refusal, refusal_logger
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
@@ -583,9 +583,13 @@ class Reader:
             },
             signature,
         )
-        org = gw._check_signer(auditor, signer, signed_at)
-        if org.kind not in ("auditor", "credit_office"):
-            raise Forbidden(f"a {org.kind} is not an auditor")
+        try:
+            org = gw._check_signer(auditor, signer, signed_at)
+            if org.kind not in ("auditor", "credit_office"):
+                raise Forbidden(f"a {org.kind} is not an auditor", reason="not-an-auditor")
+        except (OrgSuspended, Forbidden) as exc:  # the signature checked out: logged
+            log_refusal(gw, self.committer, audit_refusal(doc, exc, auditor, signature), exc)
+            raise
         claim_nonce(gw, hex0x(auditor), nonce, body, now)
         subject = filters.pop("subject", None)
         return self.with_proofs(

@@ -29,9 +29,11 @@ from gateway.errors import GatewayError
 from gateway.store import Record, session_scope
 
 __all__ = [
+    "AUDIT_PURPOSE",
     "PROOF_PURPOSE",
     "Refusal",
     "RefusalLog",
+    "audit_refusal",
     "log_read_refusal",
     "log_refusal",
     "refusal_logger",
@@ -40,6 +42,8 @@ __all__ = [
 PROOF_PURPOSE = "proof-bundle"
 """The ``purpose`` of an access decision about a signed ``ProofRequest`` (not a catalog
 purpose: the submitting department opening its own record)."""
+AUDIT_PURPOSE = "audit-trace"
+"""The ``purpose`` of an access decision about a signed ``AuditQuery``."""
 
 
 @dataclass(frozen=True)
@@ -169,3 +173,20 @@ def log_read_refusal(
         grant=None if doc["grant_id"] is None else hex0x(message["grantId"]),
     )
     log_refusal(gw, committer, refusal, exc)
+
+
+def audit_refusal(
+    doc: dict[str, Any], exc: GatewayError, auditor: bytes, signature: bytes
+) -> Refusal:
+    """The refusal of an ``AuditQuery`` (``doc``, already checked) whose signature checked
+    out: a suspended organisation, or one that is not an auditor."""
+    return Refusal(
+        requester=auditor,
+        sig_type="AuditQuery",
+        signed_at=doc["signed_at"],
+        nonce=bytes.fromhex(doc["nonce"][2:]),
+        signature=signature,
+        request=doc,
+        reason=str(exc.extra.get("reason", exc.code)),
+        purpose=AUDIT_PURPOSE,
+    )

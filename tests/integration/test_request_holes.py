@@ -5,6 +5,7 @@ decisions, with their access receipt."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -119,3 +120,40 @@ def test_a_suspended_readers_read_is_a_logged_decision(sqlite_env: Env, by: str)
     )
     assert trace.status_code == 200, trace.text
     assert [d["reason"] for d in trace.json()["decisions"]] == ["org-suspended"]
+
+
+def test_an_audit_query_by_a_non_auditor_is_a_logged_decision(sqlite_env: Env) -> None:
+    import hashlib
+
+    from gateway.domain.canonical import canonicalize
+    from gateway.domain.records import hex0x
+    from gateway.domain.signing import typed_signer
+    from tests.integration.conftest import chain_clock
+
+    env = sqlite_env
+    bank = env.runtime.consortium["bank"]
+    query = {"requester": bank.org_id}
+    signed_at, nonce = int(chain_clock(env.chain)), os.urandom(32)
+    value = typed_signer(bank.account(), env.runtime.gateway.domain)(
+        "AuditQuery",
+        {
+            "auditor": bytes.fromhex(bank.org_id[2:]),
+            "queryHash": hashlib.sha256(canonicalize(query)).digest(),
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
+    )
+    body = {
+        "auditor": bank.org_id,
+        "query": query,
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(value),
+    }
+    r = env.http.post(f"{env.url}/v1/audit/trace", json=body)
+    assert r.status_code == 403, r.text
+    assert r.json()["reason"] == "not-an-auditor"
+    assert "access_receipt" in r.json()
+    (logged,) = _access_log(env)
+    assert (logged["requester"], logged["purpose"]) == (bank.org_id, "audit-trace")
+    assert (logged["decision"], logged["reason"]) == ("deny", "not-an-auditor")
