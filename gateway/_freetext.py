@@ -20,9 +20,9 @@ from sqlmodel import col, select
 from gateway._service import Gateway
 from gateway.domain.envelope import open_, seal
 from gateway.domain.lifecycle import text_commitment
-from gateway.store import FreeText
+from gateway.store import FreeText, Objection, session_scope
 
-__all__ = ["commit_text", "open_text", "shred_texts"]
+__all__ = ["commit_text", "open_text", "shred_texts", "subject_objections"]
 
 
 def _category(purpose: str) -> str:
@@ -72,3 +72,25 @@ def open_text(gw: Gateway, s: Any, record_id: str, purpose: str) -> str | None:
 def shred_texts(s: Any, record_id: str) -> None:
     """Delete every text of ``record_id`` (in the erasure's transaction)."""
     s.execute(sa.delete(FreeText).where(col(FreeText.record_id) == record_id))
+
+
+def subject_objections(gw: Gateway, commitment: str) -> list[dict[str, Any]]:
+    """The subject's own objections (``commitment``: its subject commitment, hex), with their
+    reasons opened: for the subject's view of its file."""
+    with session_scope(gw.engine, read_only=True) as s:
+        rows = s.exec(
+            select(Objection)
+            .where(Objection.subject_commitment == commitment)
+            .order_by(col(Objection.id))
+        ).all()
+        return [
+            {
+                "objection": o.id,
+                "record_id": o.record_id,
+                "reason": open_text(gw, s, o.record_id, f"objection:{o.id}"),
+                "state": o.state,
+                "filed_at": o.filed_at,
+                "deadline": o.deadline,
+            }
+            for o in rows
+        ]

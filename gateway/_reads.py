@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from gateway._freetext import subject_objections
 from gateway._group_commit import GroupCommitter, PendingAccess
 from gateway._refusals import audit_refusal, log_read_refusal, log_refusal, refusal_logger
 from gateway._service import Gateway, parse_body
@@ -515,7 +516,7 @@ class Reader:
                     "fields": fields if row.envelope is not None else None,
                 }
             )
-        return {"records": records}
+        return {"records": records, "objections": subject_objections(self.gw, commitment.hex())}
 
     def _subject_query(self, body: bytes, action: str) -> bytes:
         """Check a subject's signed ``SubjectQuery`` for ``action`` (the route: ``accesses``

@@ -20,6 +20,7 @@ from tests.integration.test_lifecycle import (
     bind_subject,
     office_request,
     on_chain,
+    subject_file,
     subject_request,
     submit,
     transition,
@@ -70,6 +71,10 @@ def test_free_texts_are_committed_in_the_log_and_sealed_in_the_store(sqlite_env:
     # the credit office sees the objection's reason
     listed = office_request(env, "/v1/objections/query", "list-objections", b"\x00" * 32, {})
     assert [o["reason"] for o in listed.json()["objections"]] == [objection]
+    # and the subject sees its own objection's reason in its file
+    mine = subject_file(env, key, rec["subject"])
+    assert mine.status_code == 200, mine.text
+    assert [(o["record_id"], o["reason"]) for o in mine.json()["objections"]] == [(rid, objection)]
     r = subject_request(env, key, rec["subject"], rid, "repair", {"reason": repair})
     assert r.status_code == 201, r.text
     repair_id = r.json()["repair"]
