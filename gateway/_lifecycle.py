@@ -584,7 +584,9 @@ class Lifecycle:
 
     # -- the credit office ----------------------------------------------------------------------
 
-    def _office_request(self, body: bytes, action: str, target: bytes) -> dict[str, Any]:
+    def _office_request(
+        self, body: bytes, action: str, target: bytes, *, origin: str | None = None
+    ) -> dict[str, Any]:
         gw = self.gw
         doc = _object(body, _OFFICE_MEMBERS, f"a {action} request")
         org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
@@ -603,7 +605,7 @@ class Lifecycle:
             signature,
         )
         info = gw._check_signer(org, signer, signed_at)
-        if info.kind != "credit_office":
+        if info.kind != "credit_office" and (origin is None or hex0x(org) != origin):
             raise Forbidden(f"only a credit office may {action}", reason="credit-office-required")
         claim_nonce(self.gw, hex0x(org), nonce, body, now)
         return details
@@ -638,6 +640,33 @@ class Lifecycle:
             )
             s.add(r)
         return {"repair": repair_id, "state": "rejected", "reason": reason}
+
+    def status_texts(self, record_id: str, body: bytes) -> dict[str, Any]:
+        """The free texts (reason, note) of a record's transitions, opened from the store: for
+        the record's submitting department or a credit office (an ``OfficeRequest``,
+        ``status-texts``, target the record id)."""
+        record_id = _record_hex(record_id)
+        with session_scope(self.gw.engine, read_only=True) as s:
+            row = s.get(Record, record_id)
+        if row is None:
+            raise RecordNotFound(f"no record {record_id}")
+        self._office_request(body, "status-texts", bytes.fromhex(record_id), origin=row.org_id)
+        with session_scope(self.gw.engine, read_only=True) as s:
+            changes = s.exec(
+                select(StatusChange)
+                .where(StatusChange.record_id == record_id)
+                .order_by(col(StatusChange.version))
+            ).all()
+            texts = [
+                {
+                    "version": c.version,
+                    "to": c.to_status,
+                    "reason": open_text(self.gw, s, record_id, f"status:{c.version}:reason"),
+                    "note": open_text(self.gw, s, record_id, f"status:{c.version}:note"),
+                }
+                for c in changes
+            ]
+        return {"record_id": record_id, "texts": texts}
 
     def objections(self, body: bytes) -> dict[str, Any]:
         """Open objections for the credit office, overdue ones flagged (and listed first)."""

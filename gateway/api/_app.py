@@ -335,6 +335,15 @@ def _lifecycle_routes(app: FastAPI, lc: Lifecycle) -> None:
         return JSONResponse(await run_in_threadpool(lc.reject_repair, repair_id, body))
 
     @app.post(
+        "/v1/records/{record_id}/status/texts",
+        tags=["lifecycle"],
+        openapi_extra=_body(OFFICE_REQUEST_SCHEMA),
+    )
+    async def status_texts(record_id: RecordId, request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse(await run_in_threadpool(lc.status_texts, record_id, body))
+
+    @app.post(
         "/v1/objections/query", tags=["lifecycle"], openapi_extra=_body(OFFICE_REQUEST_SCHEMA)
     )
     async def objections(request: Request) -> JSONResponse:

@@ -10,12 +10,14 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 
 from gateway._freetext import open_text
+from gateway.client import build_office_request
 from gateway.store import DbLog, FreeText, StatusChange, session_scope
 from node import reason_code
-from tests.integration.conftest import Env
+from tests.integration.conftest import Env, chain_clock
 from tests.integration.test_lifecycle import (
     bind_subject,
     office_request,
@@ -25,6 +27,23 @@ from tests.integration.test_lifecycle import (
     submit,
     transition,
 )
+
+
+def _texts(env: Env, slug: str, rid: str) -> httpx.Response:
+    org = env.runtime.consortium[slug]
+    d = env.runtime.deployment
+    body = build_office_request(
+        org.account(),
+        chain_id=d.chain_id,
+        membership=d.address("Membership"),
+        org_id=bytes.fromhex(org.org_id[2:]),
+        action="status-texts",
+        target=bytes.fromhex(rid),
+        details={},
+        signed_at=int(chain_clock(env.chain)),
+        nonce=os.urandom(32),
+    )
+    return env.http.post(f"{env.url}/v1/records/{rid}/status/texts", json=body)
 
 
 def _text(what: str) -> str:
@@ -88,6 +107,15 @@ def test_free_texts_are_committed_in_the_log_and_sealed_in_the_store(sqlite_env:
     assert r.status_code == 200, r.text
     r = transition(env, "tax", rid, "active", reason=reason, note=note)
     assert r.status_code == 200, r.text
+
+    # the department (and a credit office) see the transition's texts; a bank does not
+    for slug, code in (("tax", 200), ("credit-office", 200), ("bank", 403)):
+        r = _texts(env, slug, rid)
+        assert r.status_code == code, (slug, r.text)
+    texts_seen = {
+        t["version"]: (t["reason"], t["note"]) for t in _texts(env, "tax", rid).json()["texts"]
+    }
+    assert texts_seen[on_chain(env, rid).version - 1] == (reason, note)
 
     texts = [objection, repair, decision, reason, note]
     assert _in_the_clear(env, texts) == []
