@@ -89,11 +89,17 @@ def rotate(
 
 
 def pending(engine: Engine, active: Kek) -> int:
-    """Records whose data key is not yet wrapped under the active KEK."""
+    """Records (and sealed lifecycle free texts) whose data key is not yet wrapped under the
+    active KEK."""
     with engine.connect() as conn:
         return int(
             conn.execute(
                 sa.text("SELECT count(*) FROM record WHERE envelope IS NOT NULL AND kek_id != :k"),
+                {"k": active.kek_id},
+            ).scalar_one()
+        ) + int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM free_text WHERE kek_id != :k"),
                 {"k": active.kek_id},
             ).scalar_one()
         )
@@ -130,10 +136,42 @@ def rewrap_all(
                     {"e": new.to_bytes(), "k": active.kek_id, "r": rid},
                 )
         if not rows:
-            return done
+            return done + _rewrap_texts(engine, keyring, active, batch=batch, rng=rng)
         done += len(rows)
         if progress is not None:
             progress(len(rows))
+
+
+def _rewrap_texts(
+    engine: Engine, keyring: Keyring, active: Kek, *, batch: int, rng: Callable[[int], bytes]
+) -> int:
+    """Re-wrap the sealed lifecycle free texts (gateway/_freetext.py) under ``active``."""
+    done = 0
+    while True:
+        with session_scope(engine) as s:
+            conn = s.connection()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT id, record_id, envelope FROM free_text WHERE kek_id != :k "
+                    "ORDER BY id LIMIT :n"
+                ),
+                {"k": active.kek_id, "n": batch},
+            ).all()
+            for text_id, rid, blob in rows:
+                new = rewrap(
+                    Envelope.from_bytes(bytes(blob)),
+                    record_id=bytes.fromhex(rid),
+                    old_keyring=keyring,
+                    new_kek=active,
+                    rng=rng,
+                )
+                conn.execute(
+                    sa.text("UPDATE free_text SET envelope = :e, kek_id = :k WHERE id = :i"),
+                    {"e": new.to_bytes(), "k": active.kek_id, "i": text_id},
+                )
+        if not rows:
+            return done
+        done += len(rows)
 
 
 def retire(keys_dir: Path, engine: Engine, *, now: datetime | None = None) -> list[str]:
@@ -145,7 +183,10 @@ def retire(keys_dir: Path, engine: Engine, *, now: datetime | None = None) -> li
         in_use = {
             str(k)
             for (k,) in conn.execute(
-                sa.text("SELECT DISTINCT kek_id FROM record WHERE envelope IS NOT NULL")
+                sa.text(
+                    "SELECT DISTINCT kek_id FROM record WHERE envelope IS NOT NULL "
+                    "UNION SELECT DISTINCT kek_id FROM free_text"
+                )
             )
         }
     gone = [k for k in keys if k != doc["active"] and k not in in_use]

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
+from gateway._freetext import commit_text, open_text, shred_texts
 from gateway._reads import _subject as parse_subject
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
@@ -52,9 +52,10 @@ from gateway.domain.lifecycle import (
     event_hash,
     retain_until,
     status_event,
+    text_commitment,
 )
 from gateway.domain.records import hex0x, parse_hex
-from gateway.domain.signing import fast_recover_typed
+from gateway.domain.signing import fast_recover_typed, recover_digest
 from gateway.errors import (
     Forbidden,
     MalformedRequest,
@@ -78,7 +79,6 @@ from node import (
     RecordStatusClient,
     StatusCode,
     StatusTransition,
-    reason_code,
     transition_digest,
 )
 
@@ -89,7 +89,9 @@ _TRANSITION_MEMBERS = {
     "to",
     "successor",
     "reason",
+    "reason_salt",
     "note",
+    "note_salt",
     "actor",
     "version",
     "deadline",
@@ -125,6 +127,7 @@ class Lifecycle:
         office: OfficeKey | None = None,
         objection_days: int = 15,
         relay_inline: bool = True,
+        relay_attempts: int = 3,
     ) -> None:
         self.gw = gateway
         self.grants = grants
@@ -135,6 +138,7 @@ class Lifecycle:
         # Relay each transition on chain as soon as it is applied; an extra HTTP worker process
         # leaves that to the main process's background pass (one sender per chain account).
         self.relay_inline = relay_inline
+        self.relay_attempts = relay_attempts
         self._relay_lock = threading.Lock()
 
     # -- transitions ------------------------------------------------------------------------
@@ -161,12 +165,22 @@ class Lifecycle:
         if type(deadline) is not int or deadline < 0:
             raise MalformedRequest("deadline must be a Unix time", pointer="/deadline")
         signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
+        reason_salt = parse_hex(doc["reason_salt"], size=32, prefixed=False, pointer="/reason_salt")
+        if (note is None) != (doc["note_salt"] is None):
+            raise MalformedRequest("note_salt exactly with a note", pointer="/note_salt")
+        note_salt = (
+            None
+            if note is None
+            else parse_hex(doc["note_salt"], size=32, prefixed=False, pointer="/note_salt")
+        )
         return self._transition(
             _record_hex(record_id),
             to,
             successor=successor,
             reason=reason,
+            reason_salt=reason_salt,
             note=note,
+            note_salt=note_salt,
             actor=actor,
             version=version,
             deadline=deadline,
@@ -180,7 +194,9 @@ class Lifecycle:
         *,
         successor: str | None,
         reason: str,
+        reason_salt: bytes,
         note: str | None,
+        note_salt: bytes | None,
         actor: bytes,
         version: int,
         deadline: int,
@@ -230,37 +246,42 @@ class Lifecycle:
             )
         if successor is not None and succ is None:
             raise RecordNotFound(f"no successor record {successor}")
+        texts = {"reason": (reason, reason_salt)}
+        if note is not None and note_salt is not None:
+            texts["note"] = (note, note_salt)
         event = status_event(
             record_id=record_id,
             origin=row.org_id,
             current=row.status,
             to=to,
             successor=successor,
-            reason=reason,
+            reason=text_commitment(reason_salt, reason),
             actor=hex0x(actor),
             version=version,
-            note=note,
+            note=None if note_salt is None or note is None else text_commitment(note_salt, note),
         )
         t = StatusTransition(
             record_id=bytes.fromhex(record_id),
             origin=origin,
             to=StatusCode[to.upper()],
             successor=bytes.fromhex(successor) if successor else _ZERO,
-            reason=reason_code(reason),
+            reason=bytes.fromhex(event["reason"]),
             evidence=event_hash(event),
             actor=actor,
             version=version,
             deadline=deadline,
         )
         digest = transition_digest(gw.chain.chain_id, self.status.address, t)
-        signer = Account._recover_hash(digest, signature=signature)
+        signer = recover_digest(digest, signature)
         if signer.lower() != org.signer.lower():
             raise Forbidden(
                 f"the transition's signature recovers to {signer}, not to the current key of "
                 f"org {hex0x(actor)}",
                 reason="bad-transition-signature",
             )
-        receipt = self._apply(row, event, t, signature, deadline, now, objection=objection)
+        receipt = self._apply(
+            row, event, t, signature, deadline, now, objection=objection, texts=texts
+        )
         if self.relay_inline:
             self.relay()
         return {
@@ -281,6 +302,7 @@ class Lifecycle:
         now: int,
         *,
         objection: int | None,
+        texts: dict[str, tuple[str, bytes]],
     ) -> dict[str, Any]:
         gw = self.gw
         to = event["to"]
@@ -317,6 +339,10 @@ class Lifecycle:
             if to == "erased":
                 current.envelope = None  # crypto-shredding: ciphertext and wrapped key
                 current.erased_at = now
+                shred_texts(s, row.record_id)  # and the lifecycle's free texts
+            else:
+                for name, (text, salt) in texts.items():
+                    commit_text(gw, s, row.record_id, f"status:{t.version}:{name}", text, salt)
             s.add(current)
             s.add(
                 StatusChange(
@@ -379,7 +405,13 @@ class Lifecycle:
     # -- the on-chain relay -----------------------------------------------------------------
 
     def relay(self) -> int:
-        """Send every pending transition on chain, oldest first; the number confirmed."""
+        """Send every pending transition on chain, oldest first; the number confirmed.
+
+        A transition the contract refuses does not hold back the others: it stays pending for
+        another pass until it has been refused :attr:`relay_attempts` times, then moves to the
+        dead letter (state ``failed``, with the revert reason; logged at ERROR, counted in
+        ``/v1/health``). Later transitions of the same record wait in the pass in which an
+        earlier one was refused (the contract would refuse them for their version)."""
         done = 0
         with self._relay_lock:
             with session_scope(self.gw.engine, read_only=True) as s:
@@ -390,7 +422,10 @@ class Lifecycle:
                         .order_by(col(StatusChange.id))
                     ).all()
                 )
+            held: set[str] = set()  # records with a refused transition in this pass
             for change in pending:
+                if change.record_id in held:
+                    continue
                 t = _transition_from_json(json.loads(change.transition))
                 tx_hash: str | None = None
                 on_chain = self.status.state(t.record_id)
@@ -404,13 +439,9 @@ class Lifecycle:
                             bytes.fromhex(change.signature[2:]),
                         )
                     except ContractRevert as exc:
-                        log.error(
-                            "RecordStatus refused transition %s v%s: %s",
-                            change.record_id,
-                            change.version,
-                            exc,
-                        )
-                        break  # keep it pending; later versions of any record wait too
+                        held.add(change.record_id)
+                        self._refused(change, str(exc))
+                        continue
                     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
                 with session_scope(self.gw.engine) as s:
                     row = s.get(StatusChange, change.id)
@@ -421,6 +452,27 @@ class Lifecycle:
                     s.add(row)
                 done += 1
         return done
+
+    def _refused(self, change: StatusChange, reason: str) -> None:
+        """Count a refusal of ``change`` by the contract; dead-letter it at the limit."""
+        with session_scope(self.gw.engine) as s:
+            row = s.get(StatusChange, change.id)
+            assert row is not None
+            row.attempts += 1
+            row.failure = reason[:1000]
+            row.updated_at = int(self.gw.clock())
+            if row.attempts >= self.relay_attempts:
+                row.state = "failed"
+            s.add(row)
+            attempts, state = row.attempts, row.state
+        log.error(
+            "RecordStatus refused transition %s v%s (attempt %d%s): %s",
+            change.record_id,
+            change.version,
+            attempts,
+            ", dead-lettered" if state == "failed" else "",
+            reason,
+        )
 
     # -- subjects: objections and repair applications -----------------------------------------
 
@@ -480,10 +532,11 @@ class Lifecycle:
             )
         deadline = now + self.objection_days * 86_400
         with session_scope(self.gw.engine) as s:
+            salt = self.gw.rng(32)
             o = Objection(
                 record_id=record_id,
                 subject_commitment=row.subject_commitment,
-                reason=reason,
+                reason=text_commitment(salt, reason),
                 evidence_hash=evidence.hex(),
                 filed_at=now,
                 deadline=deadline,
@@ -492,6 +545,7 @@ class Lifecycle:
             s.add(o)
             s.flush()
             objection_id = o.id
+            commit_text(self.gw, s, record_id, f"objection:{objection_id}", reason, salt)
         assert objection_id is not None
         marked = row.status == "objected"
         if not marked and self.office is not None:
@@ -514,21 +568,25 @@ class Lifecycle:
                 f"a {row.status} record cannot be repaired", reason="transition-not-allowed"
             )
         with session_scope(self.gw.engine) as s:
+            salt = self.gw.rng(32)
             r = Repair(
                 record_id=record_id,
                 subject_commitment=row.subject_commitment,
-                reason=reason,
+                reason=text_commitment(salt, reason),
                 filed_at=now,
                 state="pending",
             )
             s.add(r)
             s.flush()
             repair_id = r.id
+            commit_text(self.gw, s, record_id, f"repair:{repair_id}", reason, salt)
         return {"repair": repair_id, "record_id": record_id, "state": "pending"}
 
     # -- the credit office ----------------------------------------------------------------------
 
-    def _office_request(self, body: bytes, action: str, target: bytes) -> dict[str, Any]:
+    def _office_request(
+        self, body: bytes, action: str, target: bytes, *, origin: str | None = None
+    ) -> dict[str, Any]:
         gw = self.gw
         doc = _object(body, _OFFICE_MEMBERS, f"a {action} request")
         org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
@@ -547,7 +605,7 @@ class Lifecycle:
             signature,
         )
         info = gw._check_signer(org, signer, signed_at)
-        if info.kind != "credit_office":
+        if info.kind != "credit_office" and (origin is None or hex0x(org) != origin):
             raise Forbidden(f"only a credit office may {action}", reason="credit-office-required")
         claim_nonce(self.gw, hex0x(org), nonce, body, now)
         return details
@@ -577,9 +635,38 @@ class Lifecycle:
             if r.state != "pending":
                 raise Forbidden(f"repair application {repair_id} is {r.state}")
             r.state, r.decided_at = "rejected", int(self.gw.clock())
-            r.decision_reason = reason
+            r.decision_reason = commit_text(
+                self.gw, s, r.record_id, f"repair-decision:{repair_id}", reason
+            )
             s.add(r)
         return {"repair": repair_id, "state": "rejected", "reason": reason}
+
+    def status_texts(self, record_id: str, body: bytes) -> dict[str, Any]:
+        """The free texts (reason, note) of a record's transitions, opened from the store: for
+        the record's submitting department or a credit office (an ``OfficeRequest``,
+        ``status-texts``, target the record id)."""
+        record_id = _record_hex(record_id)
+        with session_scope(self.gw.engine, read_only=True) as s:
+            row = s.get(Record, record_id)
+        if row is None:
+            raise RecordNotFound(f"no record {record_id}")
+        self._office_request(body, "status-texts", bytes.fromhex(record_id), origin=row.org_id)
+        with session_scope(self.gw.engine, read_only=True) as s:
+            changes = s.exec(
+                select(StatusChange)
+                .where(StatusChange.record_id == record_id)
+                .order_by(col(StatusChange.version))
+            ).all()
+            texts = [
+                {
+                    "version": c.version,
+                    "to": c.to_status,
+                    "reason": open_text(self.gw, s, record_id, f"status:{c.version}:reason"),
+                    "note": open_text(self.gw, s, record_id, f"status:{c.version}:note"),
+                }
+                for c in changes
+            ]
+        return {"record_id": record_id, "texts": texts}
 
     def objections(self, body: bytes) -> dict[str, Any]:
         """Open objections for the credit office, overdue ones flagged (and listed first)."""
@@ -590,11 +677,12 @@ class Lifecycle:
             rows = s.exec(
                 select(Objection).where(Objection.state == "open").order_by(col(Objection.deadline))
             ).all()
+            reasons = {o.id: open_text(self.gw, s, o.record_id, f"objection:{o.id}") for o in rows}
         items = [
             {
                 "objection": o.id,
                 "record_id": o.record_id,
-                "reason": o.reason,
+                "reason": reasons[o.id],
                 "filed_at": o.filed_at,
                 "deadline": o.deadline,
                 "overdue": o.deadline < now,
@@ -613,13 +701,14 @@ class Lifecycle:
             if row is None:
                 raise RecordNotFound(f"no record {record_id}")
         deadline = int(self.gw.clock()) + 3600
+        reason_salt = self.gw.rng(32)
         event = status_event(
             record_id=record_id,
             origin=row.org_id,
             current=row.status,
             to=to,
             successor=None,
-            reason=reason,
+            reason=text_commitment(reason_salt, reason),
             actor=hex0x(self.office.org_id),
             version=row.status_version,
         )
@@ -628,7 +717,7 @@ class Lifecycle:
             origin=bytes.fromhex(row.org_id[2:]),
             to=StatusCode[to.upper()],
             successor=_ZERO,
-            reason=reason_code(reason),
+            reason=bytes.fromhex(event["reason"]),
             evidence=event_hash(event),
             actor=self.office.org_id,
             version=row.status_version,
@@ -640,7 +729,9 @@ class Lifecycle:
             to,
             successor=None,
             reason=reason,
+            reason_salt=reason_salt,
             note=None,
+            note_salt=None,
             actor=self.office.org_id,
             version=row.status_version,
             deadline=deadline,
@@ -845,4 +936,16 @@ def make_office_key(org_id: str, account: LocalAccount) -> OfficeKey:
     return OfficeKey(bytes.fromhex(org_id.removeprefix("0x")), account)
 
 
-__all__ = ["Lifecycle", "OfficeKey", "details_hash", "make_office_key"]
+def relay_failed(engine: sa.Engine) -> int:
+    """The number of dead-lettered transitions (state ``failed``), for ``/v1/health``."""
+    with session_scope(engine, read_only=True) as s:
+        return int(
+            s.exec(
+                select(sa.func.count())
+                .select_from(StatusChange)
+                .where(StatusChange.state == "failed")
+            ).one()
+        )
+
+
+__all__ = ["Lifecycle", "OfficeKey", "details_hash", "make_office_key", "relay_failed"]

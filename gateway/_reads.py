@@ -19,7 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from gateway._freetext import subject_objections
 from gateway._group_commit import GroupCommitter, PendingAccess
+from gateway._refusals import audit_refusal, log_read_refusal, log_refusal, refusal_logger
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
@@ -42,6 +44,7 @@ from gateway.domain.signing import fast_recover_typed
 from gateway.errors import (
     Forbidden,
     MalformedRequest,
+    OrgSuspended,
     ReplayedRequest,
 )
 from gateway.store import AccessDecision, DbLog, Record, read_only, session_scope
@@ -127,6 +130,7 @@ class Reader:
         self._lock = threading.Lock()
         self._block_refresh = threading.Lock()
         self.committer = GroupCommitter(gateway.engine)
+        gateway.refusals = refusal_logger(gateway, self.committer)  # the proof path's refusals
 
     def confirmed_block(self) -> tuple[int, int]:
         """(number, timestamp) of the latest confirmed block, asked of the chain at most every
@@ -222,7 +226,11 @@ class Reader:
             "nonce": nonce,
         }
         signer = fast_recover_typed(gw.domain, "ReadRequest", message, signature)
-        requester_org = gw._check_signer(requester, signer, signed_at)
+        try:
+            requester_org = gw._check_signer(requester, signer, signed_at)
+        except OrgSuspended as exc:  # the signature checked out: a logged access decision
+            log_read_refusal(self.gw, self.committer, doc, exc, message, signature, subject)
+            raise
 
         # candidates (Core statements built once: this is the hot path)
         with read_only(gw.engine).connect() as conn:
@@ -491,13 +499,13 @@ class Reader:
     def subject_view(self, body: bytes) -> dict[str, Any]:
         """A subject's own trace: every decision about it, with proofs. Authenticated by the
         subject's key bound in Grants (``SubjectQuery``)."""
-        return self.with_proofs(self.trace(subject=self._subject_query(body)))
+        return self.with_proofs(self.trace(subject=self._subject_query(body, "accesses")))
 
     def subject_file(self, body: bytes) -> dict[str, Any]:
         """A subject's own file: every record about it, whatever its status (a repaired or
         superseded record stays visible to its subject), with the fields; erased records are
         listed without content. Authenticated like :meth:`subject_view`."""
-        commitment = self._subject_query(body)
+        commitment = self._subject_query(body, "records")
         with read_only(self.gw.engine).connect() as conn:
             rows = conn.execute(
                 sa.select(
@@ -526,11 +534,12 @@ class Reader:
                     "fields": fields if row.envelope is not None else None,
                 }
             )
-        return {"records": records}
+        return {"records": records, "objections": subject_objections(self.gw, commitment.hex())}
 
-    def _subject_query(self, body: bytes) -> bytes:
-        """Check a subject's signed ``SubjectQuery`` (by its bound key or a credit-office
-        session, :mod:`gateway._subjects`) and claim its nonce; the subject's commitment."""
+    def _subject_query(self, body: bytes, action: str) -> bytes:
+        """Check a subject's signed ``SubjectQuery`` for ``action`` (the route: ``accesses``
+        or ``records``) by its bound key or a credit-office session (:mod:`gateway._subjects`)
+        and claim its nonce; the subject's commitment."""
         gw = self.gw
         doc = _strict(body)
         required = {"subject", "subject_salt", "signed_at", "nonce", "signature"}
@@ -550,7 +559,12 @@ class Reader:
         signer = fast_recover_typed(
             gw.domain,
             "SubjectQuery",
-            {"subjectDigest": subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
+            {
+                "subjectDigest": subject_digest(salt, subject),
+                "action": action,
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
             signature,
         )
         commitment = self.subjects.check(subject, signer, doc.get("session"))
@@ -588,9 +602,13 @@ class Reader:
             },
             signature,
         )
-        org = gw._check_signer(auditor, signer, signed_at)
-        if org.kind not in ("auditor", "credit_office"):
-            raise Forbidden(f"a {org.kind} is not an auditor")
+        try:
+            org = gw._check_signer(auditor, signer, signed_at)
+            if org.kind not in ("auditor", "credit_office"):
+                raise Forbidden(f"a {org.kind} is not an auditor", reason="not-an-auditor")
+        except (OrgSuspended, Forbidden) as exc:  # the signature checked out: logged
+            log_refusal(gw, self.committer, audit_refusal(doc, exc, auditor, signature), exc)
+            raise
         claim_nonce(gw, hex0x(auditor), nonce, body, now)
         subject = filters.pop("subject", None)
         return self.with_proofs(

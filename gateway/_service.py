@@ -57,6 +57,7 @@ from gateway.errors import (
     BatchTooLarge,
     CategoryNotAllowed,
     Forbidden,
+    GatewayError,
     InvalidJson,
     LogOutOfRange,
     MalformedRequest,
@@ -205,6 +206,8 @@ class Gateway:
         self.max_batch = max_batch
         self.clock = clock
         self.rng = rng
+        # logs a refusal after the signature checked out (gateway/_refusals.py; set by the runtime)
+        self.refusals: Callable[[Any, GatewayError], None] | None = None
         self.domain: SigningDomain = signing_domain(
             chain.chain_id, deployment.address("Membership")
         )
@@ -546,7 +549,8 @@ class Gateway:
 
     def opened_proof(self, record_id: str, body: bytes) -> dict[str, Any]:
         """The full bundle (record and salt included) for its submitting department, on a
-        signed ``ProofRequest`` (docs/formats.md §7): replay-protected like a submission."""
+        signed ``ProofRequest`` (docs/formats.md §7): its nonce is accepted once. A refusal after
+        the signature checks out is logged in the access log (gateway/_refusals.py)."""
         doc = parse_body(body)
         if not isinstance(doc, dict) or set(doc) != {"org", "signed_at", "nonce", "value"}:
             raise MalformedRequest('a proof request is {"org", "signed_at", "nonce", "value"}')
@@ -569,12 +573,36 @@ class Gateway:
             },
             value,
         )
-        self._check_signer(org, signer, signed_at)
-        if hex0x(org) != row.org_id:
-            raise Forbidden(
-                "only the submitting department may open its record; "
-                "readers use the consent-gated read API"
-            )
+        try:
+            self._check_signer(org, signer, signed_at)
+            if hex0x(org) != row.org_id:
+                raise Forbidden(
+                    "only the submitting department may open its record; "
+                    "readers use the consent-gated read API",
+                    reason="not-submitting-department",
+                )
+        except (OrgSuspended, Forbidden) as exc:  # the signature checked out: an access decision
+            if self.refusals is not None:
+                from gateway._refusals import PROOF_PURPOSE, Refusal
+
+                reason = "org-suspended" if isinstance(exc, OrgSuspended) else exc.extra["reason"]
+                self.refusals(
+                    Refusal(
+                        requester=org,
+                        sig_type="ProofRequest",
+                        signed_at=signed_at,
+                        nonce=nonce,
+                        signature=value,
+                        request=doc,
+                        reason=reason,
+                        purpose=PROOF_PURPOSE,
+                        subject_commitment=row.subject_commitment,
+                        record=row.record_id,
+                        categories=(row.category,),
+                    ),
+                    exc,
+                )
+            raise
         digest = hashlib.sha256(canonicalize(doc)).digest()
         try:
             with session_scope(self.engine) as s:
@@ -592,8 +620,8 @@ class Gateway:
                             received_at=int(self.clock()),
                         )
                     )
-                elif seen.request_digest != digest:
-                    raise ReplayedRequest(f"nonce {hex0x(nonce)} was used for another request")
+                else:  # answered once: a replay within the window is not answered again
+                    raise ReplayedRequest(f"nonce {hex0x(nonce)} was used before")
         except IntegrityError:
             raise ReplayedRequest(f"nonce {hex0x(nonce)} is being used concurrently") from None
         return self.proof(record_id, opening=True)

@@ -404,30 +404,35 @@ def build_transition(
     deadline: int,
     successor: str | None = None,
     note: str | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
 ) -> dict[str, Any]:
     """The ``POST /v1/records/{id}/status`` body: the actor's EIP-712 signature over the
     ``RecordStatus`` transition whose evidence is the hash of the status event. ``current``,
-    ``version`` and ``origin`` come from ``GET /v1/records/{id}/status``."""
-    from gateway.domain.lifecycle import event_hash, status_event
-    from node import StatusCode, StatusTransition, reason_code, sign_transition
+    ``version`` and ``origin`` come from ``GET /v1/records/{id}/status``. The free texts
+    ``reason`` and ``note`` are signed (and logged, and sent on chain) as salted commitments
+    (``text_commitment``; fresh salts from ``rng``, sent along for the gateway to check)."""
+    from gateway.domain.lifecycle import event_hash, status_event, text_commitment
+    from node import StatusCode, StatusTransition, sign_transition
 
+    reason_salt = rng(SALT_BYTES)
+    note_salt = None if note is None else rng(SALT_BYTES)
     event = status_event(
         record_id=record_id,
         origin=origin,
         current=current,
         to=to,
         successor=successor,
-        reason=reason,
+        reason=text_commitment(reason_salt, reason),
         actor=hex0x(actor),
         version=version,
-        note=note,
+        note=None if note is None or note_salt is None else text_commitment(note_salt, note),
     )
     t = StatusTransition(
         record_id=bytes.fromhex(record_id),
         origin=bytes.fromhex(origin.removeprefix("0x")),
         to=StatusCode[to.upper()],
         successor=bytes.fromhex(successor) if successor else b"\x00" * 32,
-        reason=reason_code(reason),
+        reason=bytes.fromhex(event["reason"]),
         evidence=event_hash(event),
         actor=actor,
         version=version,
@@ -438,7 +443,9 @@ def build_transition(
         "to": to,
         "successor": successor,
         "reason": reason,
+        "reason_salt": reason_salt.hex(),
         "note": note,
+        "note_salt": None if note_salt is None else note_salt.hex(),
         "actor": hex0x(actor),
         "version": version,
         "deadline": deadline,
@@ -538,17 +545,31 @@ def build_subject_query(
     chain_id: int,
     membership: str,
     subject: Mapping[str, str],
+    action: str,
     signed_at: int,
     nonce: bytes,
     salt: bytes,
     session: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A subject's signed ``SubjectQuery`` (``/v1/subjects/accesses`` and ``/records``), by
-    the key bound in ``Grants`` or by a session key with its ``session``."""
+    """A subject's signed ``SubjectQuery`` for ``action`` — ``"accesses"`` (``POST
+    /v1/subjects/accesses``) or ``"records"`` (``/v1/subjects/records``): the signature is
+    good at that route only — by the key bound in ``Grants`` or by a session key with its
+    ``session``.
+
+    Raises:
+        ValueError: an unknown action.
+    """
+    if action not in SUBJECT_QUERY_ACTIONS:
+        raise ValueError(f"a subject query's action is one of {SUBJECT_QUERY_ACTIONS}")
     sign = fast_typed_signer(key, signing_domain(chain_id, membership))
     value = sign(
         "SubjectQuery",
-        {"subjectDigest": _subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
+        {
+            "subjectDigest": _subject_digest(salt, subject),
+            "action": action,
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
     )
     body: dict[str, Any] = {
         "subject": dict(subject),
@@ -560,6 +581,10 @@ def build_subject_query(
     if session is not None:
         body["session"] = dict(session)
     return body
+
+
+SUBJECT_QUERY_ACTIONS: Final = ("accesses", "records")
+"""The ``action`` of a ``SubjectQuery``: the ``/v1/subjects/<action>`` route it is good for."""
 
 
 class SubjectClient:
@@ -600,27 +625,28 @@ class SubjectClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, path: str) -> dict[str, Any]:
+    def _query(self, action: str) -> dict[str, Any]:
         body = build_subject_query(
             self.key,
             chain_id=self.chain_id,
             membership=self.membership,
             subject=self.subject,
+            action=action,
             signed_at=int(self._clock()),
             nonce=self._rng(NONCE_BYTES),
             salt=self._rng(SALT_BYTES),
             session=self.session,
         )
-        response = self._http.post(f"{self.base_url}{path}", json=body)
+        response = self._http.post(f"{self.base_url}/v1/subjects/{action}", json=body)
         return DepartmentClient._answer(response, ok=(200,))
 
     def accesses(self) -> dict[str, Any]:
         """Every access decision about the subject, each with its inclusion proof."""
-        return self._query("/v1/subjects/accesses")
+        return self._query("accesses")
 
     def records(self) -> dict[str, Any]:
         """The subject's own file, whatever each record's status."""
-        return self._query("/v1/subjects/records")
+        return self._query("records")
 
     def _request(self, record_id: str, action: str, details: Mapping[str, Any]) -> dict[str, Any]:
         body = build_subject_request(

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
-from gateway._lifecycle import Lifecycle
+from gateway._lifecycle import Lifecycle, relay_failed
 from gateway._reads import Reader
 from gateway._service import Gateway
 from gateway.api import _problems
@@ -137,6 +137,7 @@ def create_app(
             "chain_id": gateway.chain.chain_id,
             "gateway": "0x" + gateway.gateway_org.hex(),
             "process": os.getpid(),  # which worker answered (serve --workers N)
+            "relay_failed": relay_failed(gateway.engine),  # dead-lettered status transitions
         }
 
     @app.post(
@@ -332,6 +333,15 @@ def _lifecycle_routes(app: FastAPI, lc: Lifecycle) -> None:
     ) -> JSONResponse:
         body = await request.body()
         return JSONResponse(await run_in_threadpool(lc.reject_repair, repair_id, body))
+
+    @app.post(
+        "/v1/records/{record_id}/status/texts",
+        tags=["lifecycle"],
+        openapi_extra=_body(OFFICE_REQUEST_SCHEMA),
+    )
+    async def status_texts(record_id: RecordId, request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse(await run_in_threadpool(lc.status_texts, record_id, body))
 
     @app.post(
         "/v1/objections/query", tags=["lifecycle"], openapi_extra=_body(OFFICE_REQUEST_SCHEMA)

@@ -35,6 +35,7 @@ __all__ = [
     "retain_until",
     "retention_end",
     "status_event",
+    "text_commitment",
 ]
 
 Status = Literal["active", "objected", "corrected", "repaired", "withdrawn", "erased"]
@@ -121,7 +122,8 @@ def status_event(
     note: str | None = None,
 ) -> dict[str, Any]:
     """The status event of a transition (formats.md §10): what the actor signs, through its
-    hash (the transition's ``evidence``)."""
+    hash (the transition's ``evidence``). ``reason`` and ``note`` are the texts'
+    :func:`text_commitment` s, never the texts."""
     return {
         "v": 1,
         "kind": "status-event",
@@ -135,6 +137,22 @@ def status_event(
         "version": version,
         "note": note,
     }
+
+
+TEXT_COMMITMENT_TAG: Final = b"creditchain/text/v1\x00"
+
+
+def text_commitment(salt: bytes, text: str) -> str:
+    """The salted SHA-256 commitment (hex) of a lifecycle free text — a transition's reason or
+    note, an objection's or repair application's reason: ``SHA-256("creditchain/text/v1" ‖
+    0x00 ‖ salt ‖ UTF-8(text))``. Logs, rows and the chain carry this, never the text.
+
+    Raises:
+        ValueError: ``salt`` is not 32 bytes.
+    """
+    if not isinstance(salt, bytes) or len(salt) != 32:
+        raise ValueError("a text commitment's salt is 32 bytes")
+    return hashlib.sha256(TEXT_COMMITMENT_TAG + salt + text.encode("utf-8")).hexdigest()
 
 
 def event_hash(event: Mapping[str, Any]) -> bytes:

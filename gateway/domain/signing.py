@@ -63,6 +63,7 @@ __all__ = [
     "fast_recover_typed",
     "fast_typed_data_digest",
     "fast_typed_signer",
+    "recover_digest",
     "recover_typed",
     "sign_typed",
     "signing_domain",
@@ -118,6 +119,7 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     ),
     "SubjectQuery": (
         ("subjectDigest", "bytes32"),
+        ("action", "string"),
         ("signedAt", "uint64"),
         ("nonce", "bytes32"),
     ),
@@ -470,7 +472,22 @@ def fast_recover_typed(
             recovers to no public key.
         ValueError: unknown type, or a message not matching its type exactly.
     """
-    digest = fast_typed_data_digest(domain, type_name, message)
+    return recover_digest(fast_typed_data_digest(domain, type_name, message), signature)
+
+
+def recover_digest(digest: bytes, signature: bytes) -> str:
+    """The EIP-55 address whose key made ``signature`` over the 32-byte ``digest``: the one
+    recovery of every signed type, EIP-712 of any domain (also the ``RecordStatus``
+    contract's ``Transition``), so the one-encoding rule (:func:`check_signature_encoding`)
+    holds everywhere.
+
+    Raises:
+        BadSignature: the signature is malformed (see :func:`check_signature_encoding`) or
+            recovers to no public key.
+        ValueError: ``digest`` is not 32 bytes.
+    """
+    if not isinstance(digest, bytes) or len(digest) != 32:
+        raise ValueError("digest must be 32 bytes")
     check_signature_encoding(signature)
     try:
         public = coincurve.PublicKey.from_signature_and_message(

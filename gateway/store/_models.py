@@ -27,6 +27,7 @@ __all__ = [
     "LOG_NODE_TABLE",
     "AccessDecision",
     "Anchor",
+    "FreeText",
     "Kek",
     "LogEntry",
     "LogHead",
@@ -262,10 +263,38 @@ class StatusChange(SQLModel, table=True):
     signature: str
     actor: str
     log_index: int = Field(sa_type=_BIGINT)
-    state: str = Field(description="pending | confirmed")
+    state: str = Field(
+        description="pending | confirmed | failed (dead letter: the contract refused it)"
+    )
     tx_hash: str | None = None
     created_at: int = Field(sa_type=_BIGINT)
     updated_at: int = Field(sa_type=_BIGINT)
+    attempts: int = Field(
+        default=0,
+        sa_type=_BIGINT,
+        sa_column_kwargs={"server_default": "0"},
+        description="relay attempts the contract refused",
+    )
+    failure: str | None = Field(default=None, description="the last revert reason")
+
+
+class FreeText(SQLModel, table=True):
+    """A free text of the lifecycle (a transition's reason or note, an objection's or a repair
+    application's reason, an office's decision reason), sealed: logs and other rows hold only
+    its salted commitment. ``purpose`` names what the text is (``status:<version>:reason``,
+    ``objection:<id>``, …) and is bound with the record id into the envelope's AAD; an
+    erasure deletes the record's texts."""
+
+    __tablename__ = "free_text"
+    __table_args__ = (
+        sa.UniqueConstraint("record_id", "purpose", name="uq_free_text_record_purpose"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROWID)
+    record_id: str
+    purpose: str
+    kek_id: str
+    envelope: bytes = Field(sa_type=sa.LargeBinary(), description="sealed {text, salt}")
 
 
 class Kek(SQLModel, table=True):

@@ -308,6 +308,7 @@ def _seed(env: Env) -> None:
         salt, nonce, signed_at = os.urandom(32), os.urandom(32), int(chain_clock(env.chain))
         message = {
             "subjectDigest": subject_digest(salt, subject),
+            "action": "accesses",
             "signedAt": signed_at,
             "nonce": nonce,
         }

@@ -132,6 +132,7 @@ def subject_file(env: Env, key: Any, subject: dict[str, str]) -> httpx.Response:
             "SubjectQuery",
             {
                 "subjectDigest": subject_digest(salt, parsed),
+                "action": "records",
                 "signedAt": signed_at,
                 "nonce": nonce,
             },

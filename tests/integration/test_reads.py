@@ -394,6 +394,7 @@ def test_subject_sees_every_decision_and_auditor_traces(env: Env) -> None:
                 "SubjectQuery",
                 {
                     "subjectDigest": subject_digest(salt, subject),
+                    "action": "accesses",
                     "signedAt": signed_at,
                     "nonce": nonce,
                 },
@@ -421,7 +422,12 @@ def test_subject_sees_every_decision_and_auditor_traces(env: Env) -> None:
     body["signature"] = hex0x(
         typed_signer(Account.create(), env.runtime.gateway.domain)(
             "SubjectQuery",
-            {"subjectDigest": subject_digest(salt, subject), "signedAt": signed_at, "nonce": nonce},
+            {
+                "subjectDigest": subject_digest(salt, subject),
+                "action": "accesses",
+                "signedAt": signed_at,
+                "nonce": nonce,
+            },
         )
     )
     refused = env.http.post(f"{env.url}/v1/subjects/accesses", json=body)

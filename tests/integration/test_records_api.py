@@ -315,7 +315,9 @@ def test_full_bundles_only_for_the_submitting_department(env: Env) -> None:
     }
     url = f"{env.url}/v1/records/{rid}/proof"
     assert env.http.post(url, json=body).status_code == 200
-    assert env.http.post(url, json=body).status_code == 200  # the same request again
+    again = env.http.post(url, json=body)  # the same request again: answered once only
+    assert again.status_code == 409
+    assert again.json()["type"] == PROBLEM + "replayed-request"
     other = tax.submit([env.record("tax")])[0]["leaf_hash"]
     env.anchor()
     replay = env.http.post(f"{env.url}/v1/records/{other}/proof", json=body)

@@ -60,6 +60,7 @@ def _query(
         chain_id=d.chain_id,
         membership=d.address("Membership"),
         subject=subject,
+        action="accesses",
         signed_at=int(chain_clock(env.chain)),
         nonce=os.urandom(32),
         salt=os.urandom(32),

@@ -37,6 +37,7 @@ STORE_TABLES = {
     "objection",
     "repair",
     "status_change",
+    "free_text",
 }
 
 
@@ -52,7 +53,7 @@ def test_packaged_migration_files() -> None:
     assert MIGRATIONS_DIR.is_relative_to(Path(gateway.store.__file__).parent)
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_upgrade_from_empty_matches_models(
