@@ -26,6 +26,7 @@ from eth_account.signers.local import LocalAccount
 from gateway.domain.envelope import Kek, Keyring
 from gateway.errors import ConfigurationError
 from node import create_keystore, load_keystore
+from node._accounts import private_dir
 from node._local import PASSWORD_ENV
 
 PEPPER_BYTES = 32
@@ -43,7 +44,7 @@ class GatewaySecrets:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)

@@ -30,6 +30,7 @@ from gateway.errors import ConfigurationError
 from gateway.store import Kek as KekRow
 from gateway.store import checkpoint_wal, make_engine, session_scope, upgrade
 from node import Chain, ContractRevert, Deployment, LocalChain, OrgKind, connect
+from node._accounts import private_dir
 from node._local import ChainPaths, deployer_account
 
 log = logging.getLogger("creditchain.runtime")
@@ -119,7 +120,8 @@ def build(
     that process's chain (``settings.rpc_url``), database and keys and does none of the
     start-up work (local chain, dev bootstrap, migrations, chain checks), and it sends no
     transactions: anchoring and relaying stay with the main process."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
+    private_dir(settings.keys_dir)
     secrets = load_secrets(settings.keys_dir, dev=settings.dev)
     local: LocalChain | None = None
     if attach:

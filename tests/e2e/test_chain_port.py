@@ -22,6 +22,14 @@ def test_chain_up_on_a_taken_port_refuses_and_deploys_nothing(tmp_path: Path) ->
     assert err.startswith(f"error: port {port} is in use already"), err
     assert len(err.splitlines()) == 1
     assert not ChainPaths(tmp_path / "b").manifest.exists()
+    # the chain's files are private to the user
+    a = ChainPaths(tmp_path / "a")
+    dirs = [a.data_dir, a.chain_dir, a.deployer_keystore.parent]
+    assert {str(d): oct(d.stat().st_mode & 0o777) for d in dirs} == {str(d): "0o700" for d in dirs}
+    files = [a.state_file, a.log_file, a.deployer_keystore, a.deployer_password_file]
+    assert {str(f): oct(f.stat().st_mode & 0o777) for f in files} == {
+        str(f): "0o600" for f in files
+    }
 
 
 def test_second_dev_gateway_refuses_the_first_ones_chain(tmp_path: Path) -> None:
