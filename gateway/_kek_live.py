@@ -23,6 +23,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,24 +89,35 @@ class LiveKeyring:
                 if self._lease is None:
                     self._lease = _Lease(self.path.parent / LEASES_DIR, self.clock)
                     self._lease.use(self._state[1].kek_id, self.grace)
-                    threading.Thread(target=self._poll, name="kek-lease", daemon=True).start()
+                    threading.Thread(
+                        target=_poll, args=(weakref.ref(self),), name="kek-lease", daemon=True
+                    ).start()
         return self._fresh()[1]
-
-    def _poll(self) -> None:
-        while True:
-            time.sleep(_POLL_SECONDS)
-            try:
-                self._fresh()
-                assert self._lease is not None
-                self._lease.expire()
-            except Exception:  # noqa: BLE001, S112 - a bad file now: the next pass, and sealing, say so
-                continue
 
     def release(self) -> None:
         """Drop the lease (tests; a process exiting drops it anyway)."""
         with self._lock:
             if self._lease is not None:
                 self._lease.close()
+
+
+def _poll(ref: weakref.ref[LiveKeyring]) -> None:
+    """Follow the keyring file every second, so an idle process's lease moves on too; ends
+    when the keyring object is gone, its lease released, or its directory removed."""
+    while True:
+        time.sleep(_POLL_SECONDS)
+        live = ref()
+        if live is None or live._lease is None or live._lease.closed:
+            return
+        if not live.path.parent.exists():
+            return
+        try:
+            live._fresh()
+            live._lease.expire()
+        except Exception:  # noqa: BLE001, S112 - a bad file now: the next pass (sealing raises)
+            continue
+        finally:
+            del live
 
 
 class _Lease:
@@ -144,6 +156,10 @@ class _Lease:
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(doc) + "\n")
         os.replace(tmp, self.info_path)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
 
     def close(self) -> None:
         if self._fd is None:

@@ -99,6 +99,7 @@ class Runtime:
             if thread is not None:
                 thread.join(timeout=30)
         self.engine.dispose()
+        self.secrets.keks.release()
         if self.local_chain is not None:
             self.local_chain.stop()
 
