@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from gateway import _receipt_mark as receipt_mark
 from gateway._anchor import Anchorer
 from gateway._config import Settings
 from gateway._devnet import DevOrg, bootstrap, load_consortium
@@ -100,6 +101,8 @@ class Runtime:
                 thread.join(timeout=30)
         self.engine.dispose()
         self.secrets.keks.release()
+        if self.gateway.receipt_mark is not None:
+            self.gateway.receipt_mark.close()
         if self.local_chain is not None:
             self.local_chain.stop()
 
@@ -167,6 +170,7 @@ def build(
             settings, chain, deployment, secrets, engine, gateway_org, consortium, clock, local
         )
         runtime.anchorer.check_against_chain()
+        receipt_mark.install(runtime.gateway, settings.data_dir, check=True)
     except BaseException:
         if local is not None:
             local.stop()
@@ -179,7 +183,7 @@ def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], f
         raise ConfigurationError("an attached worker needs the main process's chain RPC URL")
     chain = connect(settings.rpc_url)
     consortium = load_consortium(settings.data_dir) if settings.dev else {}
-    return _assemble(
+    runtime = _assemble(
         settings,
         chain,
         Deployment.load(settings.manifest_path),
@@ -191,6 +195,8 @@ def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], f
         None,
         relay_inline=False,
     )
+    receipt_mark.install(runtime.gateway, settings.data_dir, check=False)
+    return runtime
 
 
 def _assemble(

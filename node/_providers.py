@@ -87,8 +87,10 @@ def free_port() -> int:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something listens on (or holds) ``host:port`` already."""
+    """Whether something listens on ``host:port`` already (``SO_REUSEADDR``, as anvil binds:
+    connections of an earlier run still in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
