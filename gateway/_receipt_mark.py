@@ -244,7 +244,10 @@ def install(gateway: Gateway, data_dir: Path, *, check: bool) -> ReceiptMark:
     for name in LOG_NAMES:
         if marks[name] > sizes[name]:
             raise ReceiptsBeyondLog(
-                _beyond(name, sizes[name], marks[name], directory) + "; refusing to start",
+                _beyond(name, sizes[name], marks[name], directory)
+                + "; refusing to start (restore the dropped entries; after restoring an older "
+                f"backup on purpose, move {directory} aside to start, knowing those receipts "
+                "will be reported contradicted)",
                 log=name,
                 size=sizes[name],
                 mark=marks[name],
