@@ -29,6 +29,7 @@ from pathlib import Path
 
 from gateway.domain.envelope import Kek, Keyring
 from gateway.errors import ConfigurationError
+from node._accounts import private_dir
 
 LEASES_DIR = "leases"
 GRACE_SECONDS = 60.0
@@ -122,7 +123,7 @@ def _poll(ref: weakref.ref[LiveKeyring]) -> None:
 
 class _Lease:
     def __init__(self, directory: Path, clock: Callable[[], float]) -> None:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(directory)
         name = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.lock_path = directory / f"{name}.lock"
         self.info_path = directory / f"{name}.json"

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 from gateway._integrity import Finding
 from gateway.errors import ReceiptsBeyondLog
 from gateway.store import DbLog, session_scope
+from node._accounts import private_dir
 
 if TYPE_CHECKING:
     from gateway._service import Gateway
@@ -119,7 +120,8 @@ class ReceiptMark:
         self.path: Path | None = None
 
     def _open(self) -> mmap.mmap:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.directory.parent)
+        private_dir(self.directory)
         path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}.mark"
         length = len(_HEADER) + 2 * len(self.names) * _SLOT.size
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)

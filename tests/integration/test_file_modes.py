@@ -15,12 +15,14 @@ def _mode(path: Path) -> int:
 
 def test_data_dir_database_and_keys_are_private(sqlite_env: Env) -> None:
     env = sqlite_env
-    env.client("tax").submit([env.record("tax")])
+    env.client("tax").submit([env.record("tax")])  # seals (KEK lease), signs (receipts' mark)
     data = env.runtime.settings.data_dir
     db = Path(env.runtime.settings.db_url.removeprefix("sqlite:///"))
     assert db.with_name(db.name + "-wal").exists()
-    dirs = [data, data / "keys", data / "keys" / "orgs"]
+    dirs = [data, *(p for p in data.rglob("*") if p.is_dir())]
+    assert {data / "keys", data / "keys" / "orgs", data / "keys" / "leases"} <= set(dirs)
+    assert data / "state" / "receipts-hwm" in dirs
     assert {str(d): oct(_mode(d)) for d in dirs} == {str(d): "0o700" for d in dirs}
     files = [db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-writers"))]
-    files += [p for p in (data / "keys").rglob("*") if p.is_file()]
+    files += [p for d in ("keys", "state") for p in (data / d).rglob("*") if p.is_file()]
     assert {str(f): oct(_mode(f)) for f in files} == {str(f): "0o600" for f in files}
