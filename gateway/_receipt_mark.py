@@ -67,7 +67,7 @@ class BadMark(ValueError):
 
 def _read_file(path: Path, key: bytes, names: Sequence[str]) -> dict[str, int]:
     data = path.read_bytes()
-    if not data.startswith(_HEADER):
+    if not data.startswith(_HEADER) or len(data) < len(_HEADER) + 2 * len(names) * _SLOT.size:
         raise BadMark(f"{path} is not a receipts mark file")
     out: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -123,14 +123,16 @@ class ReceiptMark:
         private_dir(self.directory.parent)
         private_dir(self.directory)
         path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}.mark"
+        tmp = path.with_name(path.name + ".tmp")
         length = len(_HEADER) + 2 * len(self.names) * _SLOT.size
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, _HEADER + bytes(length - len(_HEADER)))
             os.fsync(fd)
             mm = mmap.mmap(fd, length)
         finally:
             os.close(fd)
+        os.replace(tmp, path)  # only a whole file is ever a mark file
         self.path = path
         self._mm = mm
         for name in self.names:
@@ -174,7 +176,7 @@ class ReceiptMark:
                 self._open()
             else:
                 self._mm.flush()
-        for other in self.directory.glob("*.mark"):
+        for other in [*self.directory.glob("*.mark"), *self.directory.glob("*.mark.tmp")]:
             if other != self.path:
                 with contextlib.suppress(FileNotFoundError):
                     other.unlink()
