@@ -91,6 +91,23 @@ def test_retire_refuses_a_kek_a_live_process_seals_with(tmp_path: Path) -> None:
         # first one until a moment ago (grace): retiring it is refused, naming the process
         with pytest.raises(KekInUse, match=str(holder.pid)):
             _kek.retire(keys, engine)
+        cli = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "creditchain"),
+                "keys",
+                "retire",
+                "--data-dir",
+                str(tmp_path),
+                "--database-url",
+                f"sqlite:///{tmp_path / 'db.sqlite'}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert cli.returncode == 1, cli.stdout
+        assert cli.stderr.startswith(f"error: {first} may still seal new records in process")
+        assert len(cli.stderr.strip().splitlines()) == 1
         assert first in kek_ids_leased(keys)
     finally:
         holder.kill()
