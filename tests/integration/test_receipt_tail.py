@@ -128,3 +128,45 @@ def test_receipts_verify_names_the_contradicted_receipts(sqlite_env: Env, tmp_pa
         now=lambda: 0,
     )
     assert {c.status for c in now} == {"pending"}
+
+
+def test_reader_client_keeps_access_receipts_even_of_denials(
+    sqlite_env: Env, tmp_path: Path
+) -> None:
+    from gateway.client import ClientError, ReaderClient
+
+    env = sqlite_env
+    rec = env.record("tax")
+    env.client("tax").submit([rec])
+    store = ReceiptStore(tmp_path / "receipts")
+    bank = env.runtime.consortium["bank"]
+    d = env.runtime.deployment
+    reader = ReaderClient(
+        env.url,
+        bank.account(),
+        bytes.fromhex(bank.org_id[2:]),
+        chain_id=d.chain_id,
+        membership=d.address("Membership"),
+        http=env.http,
+        clock=lambda: chain_clock(env.chain),
+        receipt_store=store,
+    )
+    cats = ["tax_credit_rating"]
+    with pytest.raises(ClientError) as denied:  # no grant: denied, and logged
+        reader.read(
+            subject=rec["subject"],
+            purpose="loan_approval",
+            categories=cats,
+            category_mask=env.runtime.gateway.catalog.category_mask(cats),
+        )
+    kept = store.load()
+    assert [k.receipt for k in kept] == [denied.value.problem["access_receipt"]]
+    env.anchor()
+    checks = verify_receipts(
+        kept,
+        chain=env.chain,
+        deployment=d,
+        http=env.http,
+        now=lambda: chain_clock(env.chain) + 3600,
+    )
+    assert [(c.log, c.status) for c in checks] == [("access", "ok")]
