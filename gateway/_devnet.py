@@ -25,6 +25,7 @@ from gateway.domain.identifiers import make_uscc
 from gateway.domain.records import log_id, org_id_for
 from gateway.errors import ConfigurationError
 from node import Chain, ContractRevert, Deployment, OrgKind, create_keystore, load_keystore
+from node._accounts import private_dir
 
 YULIN = 610800
 LOG_NAMES = ("records", "access")
@@ -114,7 +115,7 @@ def _x25519() -> tuple[bytes, bytes]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)

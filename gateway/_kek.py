@@ -19,8 +19,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway._kek_live import GRACE_SECONDS, kek_ids_leased
 from gateway.domain.envelope import Envelope, Kek, Keyring, rewrap
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, KekInUse
 from gateway.store import Kek as KekRow
 from gateway.store import session_scope
 
@@ -175,10 +176,23 @@ def _rewrap_texts(
 
 
 def retire(keys_dir: Path, engine: Engine, *, now: datetime | None = None) -> list[str]:
-    """Drop from the keyring every inactive KEK that no record needs any more."""
+    """Drop from the keyring every inactive KEK that no record needs any more and that no
+    serving process may still seal with (its lease, :mod:`gateway._kek_live`); raises
+    :class:`KekInUse` when a live process holds an inactive KEK, retiring nothing."""
     doc = _read(keys_dir)
     keys = doc["keys"]
     assert isinstance(keys, dict)
+    leased = kek_ids_leased(keys_dir)
+    held = {k: pids for k, pids in leased.items() if k in keys and k != doc["active"]}
+    if held:
+        raise KekInUse(
+            "; ".join(
+                f"{k} may still seal new records in process {', '.join(map(str, pids))}"
+                for k, pids in sorted(held.items())
+            )
+            + f": retire again once those gateways use the active KEK {doc['active']} "
+            f"(within {int(GRACE_SECONDS)} s of the rotation) or have stopped"
+        )
     with engine.connect() as conn:
         in_use = {
             str(k)

@@ -23,9 +23,11 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
+from gateway._kek_live import LiveKeyring
 from gateway.domain.envelope import Kek, Keyring
 from gateway.errors import ConfigurationError
 from node import create_keystore, load_keystore
+from node._accounts import private_dir
 from node._local import PASSWORD_ENV
 
 PEPPER_BYTES = 32
@@ -36,14 +38,23 @@ _DEV_MARK = "creditchain-development-only"
 class GatewaySecrets:
     signer: LocalAccount
     operator: LocalAccount
-    keyring: Keyring
-    active_kek: Kek
+    keks: LiveKeyring
+    """The keyring file's current KEKs (re-read when it changes; :mod:`gateway._kek_live`)."""
     pepper: bytes
     dev: bool
 
+    @property
+    def keyring(self) -> Keyring:
+        return self.keks.keyring
+
+    @property
+    def active_kek(self) -> Kek:
+        """The KEK to seal with now: the file's active one (takes the process's lease)."""
+        return self.keks.active()
+
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
@@ -140,12 +151,11 @@ def _pepper(keys: Path, *, dev: bool) -> bytes:
 
 def load_secrets(keys: Path, *, dev: bool) -> GatewaySecrets:
     """Load the gateway's secrets; in dev mode, create whatever is missing."""
-    keyring, active = _keyring(keys, dev=dev)
+    keks = LiveKeyring(keys / "kek.json", lambda: _keyring(keys, dev=dev))
     return GatewaySecrets(
         signer=_account(keys, "gateway-signer", dev=dev),
         operator=_account(keys, "anchor-operator", dev=dev),
-        keyring=keyring,
-        active_kek=active,
+        keks=keks,
         pepper=_pepper(keys, dev=dev),
         dev=dev,
     )

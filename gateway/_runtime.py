@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from gateway import _receipt_mark as receipt_mark
 from gateway._anchor import Anchorer
 from gateway._config import Settings
 from gateway._devnet import DevOrg, bootstrap, load_consortium
@@ -30,6 +31,7 @@ from gateway.errors import ConfigurationError
 from gateway.store import Kek as KekRow
 from gateway.store import checkpoint_wal, make_engine, session_scope, upgrade
 from node import Chain, ContractRevert, Deployment, LocalChain, OrgKind, connect
+from node._accounts import private_dir
 from node._local import ChainPaths, deployer_account
 
 log = logging.getLogger("creditchain.runtime")
@@ -98,6 +100,9 @@ class Runtime:
             if thread is not None:
                 thread.join(timeout=30)
         self.engine.dispose()
+        self.secrets.keks.release()
+        if self.gateway.receipt_mark is not None:
+            self.gateway.receipt_mark.close()
         if self.local_chain is not None:
             self.local_chain.stop()
 
@@ -119,7 +124,8 @@ def build(
     that process's chain (``settings.rpc_url``), database and keys and does none of the
     start-up work (local chain, dev bootstrap, migrations, chain checks), and it sends no
     transactions: anchoring and relaying stay with the main process."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
+    private_dir(settings.keys_dir)
     secrets = load_secrets(settings.keys_dir, dev=settings.dev)
     local: LocalChain | None = None
     if attach:
@@ -164,6 +170,7 @@ def build(
             settings, chain, deployment, secrets, engine, gateway_org, consortium, clock, local
         )
         runtime.anchorer.check_against_chain()
+        receipt_mark.install(runtime.gateway, settings.data_dir, check=True)
     except BaseException:
         if local is not None:
             local.stop()
@@ -176,7 +183,7 @@ def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], f
         raise ConfigurationError("an attached worker needs the main process's chain RPC URL")
     chain = connect(settings.rpc_url)
     consortium = load_consortium(settings.data_dir) if settings.dev else {}
-    return _assemble(
+    runtime = _assemble(
         settings,
         chain,
         Deployment.load(settings.manifest_path),
@@ -188,6 +195,8 @@ def _attached(settings: Settings, secrets: GatewaySecrets, clock: Callable[[], f
         None,
         relay_inline=False,
     )
+    receipt_mark.install(runtime.gateway, settings.data_dir, check=False)
+    return runtime
 
 
 def _assemble(

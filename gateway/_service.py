@@ -29,6 +29,7 @@ from sqlmodel import col, select
 from gateway._anchor import latest_confirmed
 from gateway._integrity import Finding, check_store
 from gateway._keys import GatewaySecrets
+from gateway._receipt_mark import ReceiptMark
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.catalog import Catalog
 from gateway.domain.envelope import open_, seal
@@ -214,6 +215,8 @@ class Gateway:
         self.log_ids = {name: log_id(gateway_org, name) for name in LOG_NAMES}
         self.members = MemberCache(deployment.membership(chain), org_cache_seconds)
         self._sign_receipt = fast_typed_signer(secrets.signer.key, self.domain)
+        self.receipt_mark: ReceiptMark | None = None
+        """Raised before any receipt leaves (:mod:`gateway._receipt_mark`)."""
         self._dedup_secret = hmac.new(
             secrets.pepper, b"creditchain/dedup/v1", hashlib.sha256
         ).digest()
@@ -239,8 +242,14 @@ class Gateway:
         self._authorize(sub)
         return self._store(sub, digest, now)
 
-    def sign_receipt(self, log: str, index: int, leaf: bytes, now: int) -> dict[str, Any]:
-        """The gateway's signed promise (docs/formats.md §6) for leaf ``index`` of ``log``."""
+    def sign_receipt(
+        self, log: str, index: int, leaf: bytes, now: int, *, mark: bool = True
+    ) -> dict[str, Any]:
+        """The gateway's signed promise (docs/formats.md §6) for leaf ``index`` of ``log``.
+        ``mark``: raise the receipts' mark first (callers signing inside a transaction pass
+        False and raise it once the transaction has committed, before the receipts leave)."""
+        if mark and self.receipt_mark is not None:
+            self.receipt_mark.raise_to(log, index + 1)
         return make_receipt(
             log_id=self.log_ids[log],
             index=index,
@@ -363,7 +372,7 @@ class Gateway:
                 for p, index in zip(fresh, indices, strict=True):
                     r, key = p.item, p.dedup_key
                     leaf = hashlib.sha256(b"\x00" + p.entry_bytes).digest()
-                    receipt = self.sign_receipt("records", index, leaf, now)
+                    receipt = self.sign_receipt("records", index, leaf, now, mark=False)
                     # JCS of {"record": …, "salt": …}: members in that order, record canonical
                     plaintext = (
                         b'{"record":' + p.canonical + b',"salt":"' + r.salt.hex().encode() + b'"}'
@@ -405,6 +414,8 @@ class Gateway:
             if known is not None:
                 return SubmitResult(known, created=False)
             raise
+        if indices and self.receipt_mark is not None:
+            self.receipt_mark.raise_to("records", max(indices) + 1)
         ordered = [json.loads(receipts[p.dedup_key]) for p in prepared]
         return SubmitResult(ordered, created=bool(fresh))
 

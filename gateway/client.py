@@ -19,7 +19,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 from eth_account.signers.local import LocalAccount
@@ -57,6 +57,9 @@ __all__ = [
 
 PROBLEM_JSON: Final = "application/problem+json"
 NONCE_BYTES: Final = 32
+if TYPE_CHECKING:
+    from gateway.receipts import ReceiptStore
+
 _RECORD_ID: Final = re.compile(r"[0-9a-f]{64}")
 
 
@@ -165,6 +168,7 @@ class DepartmentClient:
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[int], bytes] = os.urandom,
+        receipt_store: ReceiptStore | None = None,
     ) -> None:
         if not isinstance(org_id, bytes) or len(org_id) != 32:
             raise ValueError("org id must be 32 bytes")
@@ -177,6 +181,12 @@ class DepartmentClient:
         self._owns_http = http is None
         self._clock = clock
         self._rng = rng
+        self.receipt_store = receipt_store
+        """Keeps every receipt this client is given (opt-in; :mod:`gateway.receipts`)."""
+
+    def _keep(self, receipts: Sequence[Mapping[str, Any]]) -> None:
+        if self.receipt_store is not None:
+            self.receipt_store.add(self.base_url, receipts)
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -228,6 +238,7 @@ class DepartmentClient:
                     "detail": f"expected {len(records)} receipts",
                 },
             )
+        self._keep(receipts)
         return receipts
 
     def proof(self, record_id: str, *, opening: bool = True) -> dict[str, Any]:
@@ -317,6 +328,7 @@ class ReaderClient:
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[int], bytes] = os.urandom,
+        receipt_store: ReceiptStore | None = None,
     ) -> None:
         self._client = DepartmentClient(
             base_url,
@@ -327,6 +339,7 @@ class ReaderClient:
             http=http,
             clock=clock,
             rng=rng,
+            receipt_store=receipt_store,
         )
 
     def close(self) -> None:
@@ -382,7 +395,16 @@ class ReaderClient:
     def read(self, **kwargs: Any) -> dict[str, Any]:
         body = self.build(**kwargs)
         c = self._client
-        return c._answer(c._http.post(f"{c.base_url}/v1/reads", json=body), ok=(200,))
+        try:
+            answer = c._answer(c._http.post(f"{c.base_url}/v1/reads", json=body), ok=(200,))
+        except ClientError as exc:  # a denial is logged too: keep its access receipt
+            receipt = exc.problem.get("access_receipt")
+            if isinstance(receipt, dict):
+                c._keep([receipt])
+            raise
+        if isinstance(answer.get("access_receipt"), dict):
+            c._keep([answer["access_receipt"]])
+        return answer
 
 
 # ---------------------------------------------------------------------------------------

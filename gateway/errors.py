@@ -112,3 +112,15 @@ class NoOfficeKey(GatewayError):
     """The gateway holds no credit-office key for an automatic lifecycle step."""
 
     code = "no-office-key"
+
+
+class KekInUse(ConfigurationError):
+    """`keys retire` refused: a serving process may still seal new records with that KEK."""
+
+    code = "kek-in-use"
+
+
+class ReceiptsBeyondLog(GatewayError):
+    """The gateway signed receipts for entries its database no longer holds (start-up check)."""
+
+    code = "receipts-beyond-log"

@@ -15,6 +15,15 @@ from node.errors import KeystoreError
 DEFAULT_SCRYPT_N = 2**18
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable only by its owner (mode 0700); an
+    existing directory is narrowed to 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
 def create_keystore(
     path: Path,
     password: str,
@@ -32,7 +41,7 @@ def create_keystore(
         raise KeystoreError(f"keystore {path} exists already; refusing to overwrite it")
     account: LocalAccount = Account.from_key(private_key) if private_key else Account.create()
     data = Account.encrypt(account.key, password, kdf="scrypt", iterations=scrypt_n)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -24,7 +24,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from node._accounts import create_keystore, load_keystore
+from node._accounts import create_keystore, load_keystore, private_dir
 from node._chain import Chain
 from node._deploy import Deployment, deploy_all, ensure_record_status
 from node._providers import AnvilNode, connect
@@ -97,7 +97,7 @@ def deployer_password(paths: ChainPaths, *, create: bool) -> str:
         return pw_file.read_text().strip()
     if not create:
         raise KeystoreError(f"set {PASSWORD_ENV}: no password for {paths.deployer_keystore}")
-    pw_file.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(pw_file.parent)
     fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     password = secrets.token_urlsafe(24)
     with os.fdopen(fd, "w") as f:
@@ -136,6 +136,10 @@ class LocalChain:
                 f"{paths.manifest} exists but the chain state {paths.state_file} is missing: "
                 "refusing to deploy a second time over a lost chain"
             )
+        private_dir(paths.data_dir)
+        private_dir(paths.chain_dir)
+        if paths.state_file.exists():
+            paths.state_file.chmod(0o600)
         self.node = AnvilNode(
             state_file=paths.state_file,
             port=self.port,

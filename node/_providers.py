@@ -86,6 +86,59 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port`` already (``SO_REUSEADDR``, as anvil binds:
+    connections of an earlier run still in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on loopback ``port`` (Linux ``/proc/net/tcp``), None elsewhere."""
+    try:
+        with open("/proc/net/tcp") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return None
+    found: set[str] = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) > 9 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+            found.add(parts[9])
+    return found
+
+
+def _holds_port(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds the listening socket of ``port``; None if unknowable."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+def _private_child() -> None:  # pragma: no cover - runs in the child before exec
+    """Files the child creates (anvil's state dump) are private to the user (mode 0600)."""
+    os.umask(0o077)
+    if platform.system() == "Linux":
+        _die_with_parent()
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: have the kernel send SIGTERM to anvil if its parent dies (anvil then dumps state)."""
     try:
@@ -124,6 +177,15 @@ class AnvilNode:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> AnvilNode:
+        """Start anvil and wait until it answers. Refuses a port that is taken already, and
+        counts the node as ready only when the answer comes from *this* anvil (on Linux: the
+        port's listening socket belongs to our process), never from another chain that
+        happens to listen there."""
+        if port_in_use(self.port):
+            raise ChainUnavailable(
+                f"port {self.port} is in use already (another chain or program listens on "
+                f"127.0.0.1:{self.port}): stop it or choose another port"
+            )
         cmd = [
             str(anvil_binary()),
             "--host",
@@ -140,7 +202,11 @@ class AnvilNode:
             cmd += ["--state", str(self.state_file), "--state-interval", "1"]
         if self.block_time:
             cmd += ["--block-time", str(self.block_time)]
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        out = (
+            os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+            if self.log_file
+            else subprocess.DEVNULL
+        )
         try:
             self.process = subprocess.Popen(
                 cmd,
@@ -148,7 +214,7 @@ class AnvilNode:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if platform.system() == "Linux" else None,
+                preexec_fn=_private_child,
             )
         finally:
             if out is not subprocess.DEVNULL:
@@ -160,11 +226,18 @@ class AnvilNode:
                     f"anvil exited with code {self.process.returncode} at start"
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
-            if self._ready():
+            if self._ready() and self._ours():
                 return self
             time.sleep(0.05)
         self.stop()
         raise ChainUnavailable(f"anvil did not answer on {self.url} within {timeout:.0f}s")
+
+    def _ours(self) -> bool:
+        """The answering node is our process (unknowable off Linux: then trust the pre-check)."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            return False
+        return _holds_port(self.process.pid, self.port) is not False
 
     def _ready(self) -> bool:
         try:

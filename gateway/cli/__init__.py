@@ -9,6 +9,7 @@ from gateway.cli._backup import backup, restore
 from gateway.cli._chain import chain_app
 from gateway.cli._check import check
 from gateway.cli._keys import keys_app
+from gateway.cli._receipts import receipts_app
 from gateway.cli._serve import serve
 from gateway.cli._subject import subject_app
 from gateway.cli._submit import submit
@@ -29,6 +30,7 @@ app.command("verify")(verify)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(subject_app, name="subject")
+app.add_typer(receipts_app, name="receipts")
 app.command("backup")(backup)
 app.command("restore")(restore)
 

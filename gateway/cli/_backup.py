@@ -166,7 +166,9 @@ def restore(
     else:
         erased, checkpoints = _from_chain(settings, rpc, src, manifest)
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from node._accounts import private_dir
+
+        private_dir(settings.data_dir)
     engine = make_engine(settings.db_url)
     try:
         with _progress(f"restoring {src}", not as_json and sys.stderr.isatty()) as progress:

@@ -28,6 +28,7 @@ def check(
     from gateway._config import Settings, default_data_dir
     from gateway._integrity import check_store
     from gateway._keys import load_secrets
+    from gateway._receipt_mark import mark_findings
     from gateway._runtime import _gateway_org
     from gateway._service import LOG_NAMES
     from gateway.domain.records import log_id
@@ -47,6 +48,7 @@ def check(
     engine = make_engine(settings.db_url)
     try:
         findings = check_store(engine, secrets.keyring, checkpoints)
+        findings += mark_findings(settings.data_dir, bytes(secrets.signer.key), engine)
     finally:
         engine.dispose()
     if as_json:

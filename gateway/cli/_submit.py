@@ -30,16 +30,26 @@ def submit(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", show_default=False, help="Data directory.")
     ] = None,
+    receipts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the receipts in this store [default: <data dir>/receipts]; "
+            "check them later with `creditchain receipts verify`."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Sign records with the department's key and submit them; print the receipts."""
+    """Sign records with the department's key and submit them; print the receipts (kept in
+    the receipt store for `creditchain receipts verify`)."""
     import os
 
     import httpx
 
     from gateway._config import default_data_dir
     from gateway._devnet import load_consortium
+    from gateway.cli._receipts import default_store
     from gateway.client import ClientError, DepartmentClient
+    from gateway.receipts import ReceiptStore
     from node import Deployment, load_keystore
     from node._local import ChainPaths
 
@@ -77,14 +87,15 @@ def submit(
             bytes.fromhex(org_id.removeprefix("0x")),
             chain_id=deployment.chain_id,
             membership=deployment.address("Membership"),
+            receipt_store=ReceiptStore(receipts or default_store(data_dir)),
         ) as client:
-            receipts = client.submit(records)
+            got = client.submit(records)
     except ClientError as exc:
         fail(f"{exc.problem.get('title', 'refused')}: {exc.problem.get('detail', '')} [{exc.type}]")
     except httpx.HTTPError as exc:
         fail(f"cannot reach the gateway at {url}: {exc}")
     if as_json:
-        emit_json({"receipts": receipts})
+        emit_json({"receipts": got})
         return
-    for r in receipts:
+    for r in got:
         typer.echo(f"record {r['leaf_hash']} at index {r['index']}, anchored by {r['anchor_by']}")

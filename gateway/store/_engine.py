@@ -75,6 +75,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if backend == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
+            _private_database_files(database)
             connect_args = dict(kwargs.pop("connect_args", {}))
             connect_args.setdefault("factory", _queued_connection(database + "-writers"))
             kwargs["connect_args"] = connect_args
@@ -87,6 +88,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)
     raise ValueError(f"unsupported database backend {backend!r} (sqlite or postgresql)")
+
+
+def _private_database_files(database: str) -> None:
+    """The database file is created (or narrowed to) mode 0600 before SQLite opens it, so its
+    ``-wal`` and ``-shm``, which SQLite creates with the database file's mode, are 0600 too."""
+    try:
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError:
+        return  # a missing directory, say: SQLite reports it when it opens the file
+    for suffix in ("", "-wal", "-shm", "-writers"):
+        try:
+            st = os.stat(database + suffix)
+        except FileNotFoundError:
+            continue
+        if st.st_mode & 0o077:
+            os.chmod(database + suffix, 0o600)
 
 
 def read_only(engine: Engine) -> Engine:
