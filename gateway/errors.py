@@ -112,3 +112,16 @@ class NoOfficeKey(GatewayError):
     """The gateway holds no credit-office key for an automatic lifecycle step."""
 
     code = "no-office-key"
+
+
+class UnsupportedMediaType(GatewayError):
+    """A request body sent as anything but ``application/json`` (optionally ``; charset=utf-8``)."""
+
+    code = "unsupported-media-type"
+
+
+class InvalidParameter(GatewayError):
+    """A path or query parameter that is repeated, not a canonical decimal integer, or out of
+    its type's range."""
+
+    code = "invalid-parameter"
