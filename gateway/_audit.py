@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
+from gateway.domain.canonical import parse_json
+from gateway.domain.errors import CanonicalizationError
 from gateway.domain.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
 from node import Checkpoint, CheckpointLogClient
 
@@ -81,7 +84,7 @@ def verify_log(
 
     head = http.get(f"{base_url}/v1/logs/{log}/checkpoint")
     head.raise_for_status()
-    served_size = int(head.json()["size"])
+    served_size = int(response_json(head)["size"])
     if served_size < anchored:
         report.findings.append(
             AuditFinding(
@@ -111,7 +114,7 @@ def verify_log(
             pending = pool.submit(fetch, *pages[k + 1]) if k + 1 < len(pages) else None
             if r.status_code != 200:
                 detail = (
-                    r.json().get("detail", r.text)
+                    response_json(r).get("detail", r.text)
                     if r.headers.get("content-type", "").endswith("json")
                     else r.text
                 )
@@ -171,13 +174,24 @@ def verify_log(
     return report
 
 
+def response_json(r: httpx.Response) -> Any:
+    """A gateway answer's JSON, parsed strictly and depth-bounded (the gateway is what the
+    auditor checks, so its answers are untrusted input); an answer that is not such JSON is
+    an :class:`httpx.DecodingError`, as an undecodable body would be."""
+    try:
+        return parse_json(r.content)
+    except CanonicalizationError as exc:
+        message = f"the answer is not valid JSON: {exc}"
+        raise httpx.DecodingError(message, request=r.request) from None
+
+
 def _lines(r: httpx.Response) -> list[bytes]:
     """The entries of a page: one per line as stored (``application/jsonl``), or the JSON
     object form from a gateway that does not offer lines."""
     if r.headers.get("content-type", "").startswith("application/jsonl"):
         body = r.content
         return body.split(b"\n")[:-1] if body.endswith(b"\n") else body.split(b"\n")
-    return [e.encode("utf-8") for e in r.json()["entries"]]
+    return [e.encode("utf-8") for e in response_json(r)["entries"]]
 
 
 def _locate(
@@ -191,7 +205,7 @@ def _locate(
         r = http.get(f"{base_url}/v1/logs/{log}/inclusion", params={"index": i, "size": cp.size})
         if r.status_code != 200:
             return f"{where}; the gateway cannot prove entry {i} (HTTP {r.status_code})"
-        proof = [bytes.fromhex(p) for p in r.json()["proof"]]
+        proof = [bytes.fromhex(p) for p in response_json(r)["proof"]]
         if not verify_inclusion(tree.levels[0][i], i, cp.size, proof, cp.root):
             return f"{where}; the gateway's own proofs first fail at entry {i}"
     return where

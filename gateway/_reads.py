@@ -27,7 +27,7 @@ from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
 from gateway.domain.errors import InvalidIdentifier
-from gateway.domain.identifiers import SubjectId, parse_subject_id, subject_commitment
+from gateway.domain.identifiers import SubjectId, parse_canonical_subject_id, subject_commitment
 from gateway.domain.lifecycle import JURISDICTION
 from gateway.domain.policy import (
     Clocks,
@@ -99,7 +99,7 @@ def _subject(raw: object, pointer: str) -> SubjectId:
         raise InvalidIdentifier(f"unknown subject kind {kind!r}", check="kind")
     if not isinstance(value, str):
         raise MalformedRequest("the subject id is a string", pointer=pointer + "/id")
-    return parse_subject_id(value, kind=kind)
+    return parse_canonical_subject_id(value, kind=kind)  # refused unless normalised already
 
 
 def _strict(body: bytes) -> dict[str, Any]:

@@ -453,8 +453,8 @@ class Gateway:
         with session_scope(self.engine, read_only=True) as s:
             db = DbLog(s, name)
             size = db.size() if db.exists() else 0
-            if not 0 <= first <= second <= size:
-                raise LogOutOfRange(f"need 0 <= first <= second <= {size} (the {name} log's size)")
+            if not 0 < first < second <= size:  # RFC 9162 §2.1.4: proofs are for 0 < m < n
+                raise LogOutOfRange(f"need 0 < first < second <= {size} (the {name} log's size)")
             proof = db.consistency_proof(first, second)
         return {"log": name, "first": first, "second": second, "proof": [p.hex() for p in proof]}
 

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from gateway.domain.canonical import canonicalize
+from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import SALT_BYTES
+from gateway.domain.errors import CanonicalizationError
 from gateway.domain.records import (
     SIGNATURE_SCHEME,
     batch_root,
@@ -285,17 +286,17 @@ class DepartmentClient:
             }
             if content_type == PROBLEM_JSON:
                 try:
-                    parsed = response.json()
-                except ValueError:
+                    parsed = parse_json(response.content)
+                except CanonicalizationError:
                     parsed = None
                 if isinstance(parsed, dict):
                     problem = parsed
             else:
                 problem["detail"] = response.text[:500]
             raise ClientError(response.status_code, problem)
-        try:
-            data = response.json()
-        except ValueError:
+        try:  # strict and depth-bounded: the answer is untrusted input too
+            data = parse_json(response.content)
+        except CanonicalizationError:
             data = None
         if not isinstance(data, dict):
             raise ClientError(

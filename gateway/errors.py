@@ -124,3 +124,16 @@ class ReceiptsBeyondLog(GatewayError):
     """The gateway signed receipts for entries its database no longer holds (start-up check)."""
 
     code = "receipts-beyond-log"
+
+
+class UnsupportedMediaType(GatewayError):
+    """A request body sent as anything but ``application/json`` (optionally ``; charset=utf-8``)."""
+
+    code = "unsupported-media-type"
+
+
+class InvalidParameter(GatewayError):
+    """A path or query parameter that is repeated, not a canonical decimal integer, or out of
+    its type's range."""
+
+    code = "invalid-parameter"

@@ -7,10 +7,12 @@ never on the event loop, where one request would stall every other."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +32,41 @@ from gateway.api._schemas import (
     SUBMISSION_SCHEMA,
     TRANSITION_SCHEMA,
 )
+
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")  # ASCII only: re's [0-9], not \d
+
+
+def _canonical_integer(value: object) -> object:
+    """A parameter's text must be the integer's one decimal form: ASCII digits, no sign, no
+    leading zero, no fraction, exponent, spaces or underscores (``1.0``, ``+1``, ``01``, ``１``
+    are refused rather than read as 1)."""
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("must be a decimal integer written canonically (digits 0-9 only)")
+    return value
+
+
+Canonical = BeforeValidator(_canonical_integer)
+_MAX_INT = 2**63 - 1
+_JSON_TYPE = re.compile(r'application/json(?:\s*;\s*charset\s*=\s*(?:utf-8|"utf-8"))?', re.I)
+
+
+async def strict_request(request: Request) -> None:
+    """Every route: no query parameter twice; a body only as ``application/json`` (optionally
+    ``; charset=utf-8``) — the body is signed JSON, and another media type would be a different
+    reading of the same bytes."""
+    seen: set[str] = set()
+    for key, _ in request.query_params.multi_items():
+        if key in seen:
+            raise g.InvalidParameter(f"query parameter {key!r} is given more than once")
+        seen.add(key)
+    if request.method in ("POST", "PUT", "PATCH"):
+        given = request.headers.getlist("content-type")
+        if len(given) != 1 or not _JSON_TYPE.fullmatch(given[0].strip()):
+            shown = ", ".join(given) or "none"
+            raise g.UnsupportedMediaType(
+                f"the body must be sent as application/json (charset utf-8 only), not {shown}"
+            )
+
 
 RecordId = Annotated[
     str, Path(pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="hex leaf hash of the record")
@@ -125,6 +162,7 @@ def create_app(
         description="Blockchain-witnessed, consent-gated sharing of public credit records. "
         "Wire formats: docs/formats.md. Errors are RFC 9457 problem details.",
         responses=PROBLEMS,
+        dependencies=[Depends(strict_request)],
     )
     _problems.install(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
@@ -234,24 +272,24 @@ def create_app(
     @app.get("/v1/logs/{log}/consistency", tags=["logs"])
     def consistency(
         log: LogName,
-        first: Annotated[int, Query(ge=0, le=2**63 - 1)],
-        second: Annotated[int, Query(ge=0, le=2**63 - 1)],
+        first: Annotated[int, Query(ge=1, le=_MAX_INT), Canonical],
+        second: Annotated[int, Query(ge=2, le=_MAX_INT), Canonical],
     ) -> dict[str, Any]:
         return gateway.consistency(log, first, second)
 
     @app.get("/v1/logs/{log}/inclusion", tags=["logs"])
     def inclusion(
         log: LogName,
-        index: Annotated[int, Query(ge=0, le=2**63 - 1)],
-        size: Annotated[int, Query(ge=1, le=2**63 - 1)],
+        index: Annotated[int, Query(ge=0, le=_MAX_INT), Canonical],
+        size: Annotated[int, Query(ge=1, le=_MAX_INT), Canonical],
     ) -> dict[str, Any]:
         return gateway.inclusion(log, index, size)
 
     @app.get("/v1/logs/{log}/entries", tags=["logs"])
     def entries(
         log: LogName,
-        start: Annotated[int, Query(ge=0, le=2**63 - 1)],
-        end: Annotated[int, Query(ge=1, le=2**63 - 1)],
+        start: Annotated[int, Query(ge=0, le=_MAX_INT), Canonical],
+        end: Annotated[int, Query(ge=1, le=_MAX_INT), Canonical],
         request: Request,
     ) -> Response:
         # Up to 10,000 entries per page. With ``Accept: application/jsonl`` the entries come as
@@ -329,7 +367,7 @@ def _lifecycle_routes(app: FastAPI, lc: Lifecycle) -> None:
         openapi_extra=_body(OFFICE_REQUEST_SCHEMA),
     )
     async def reject_repair(
-        repair_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request
+        repair_id: Annotated[int, Path(ge=1, le=_MAX_INT), Canonical], request: Request
     ) -> JSONResponse:
         body = await request.body()
         return JSONResponse(await run_in_threadpool(lc.reject_repair, repair_id, body))

@@ -31,6 +31,8 @@ log = logging.getLogger("creditchain.api")
 # (error class, HTTP status, title) — the first matching class wins, so subclasses go first.
 _TABLE: list[tuple[type[Exception], int, str]] = [
     (g.InvalidJson, 400, "Request body is not valid JSON"),
+    (g.InvalidParameter, 400, "Invalid parameter"),
+    (g.UnsupportedMediaType, 415, "Unsupported media type"),
     (g.MalformedRequest, 422, "Request has the wrong shape"),
     (d.MalformedObject, 422, "Request has the wrong shape"),
     (d.SchemaViolation, 422, "Record fields violate the category's schema"),
@@ -64,6 +66,16 @@ _TABLE: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+# One problem type per kind of error: classes of the same kind share one ``type`` (their own
+# ``code`` stays unique to the class). Gone: ``malformed-object`` (now ``malformed-request``),
+# ``record-not-found`` and ``repair-not-found`` (now ``not-found``, as for an unknown path).
+_KIND: dict[type[Exception], str] = {
+    d.MalformedObject: g.MalformedRequest.code,
+    g.RecordNotFound: "not-found",
+    g.RepairNotFound: "not-found",
+}
+
+
 def problem(
     status: int,
     code: str,
@@ -83,7 +95,7 @@ def problem(
 def to_problem(exc: Exception) -> JSONResponse:
     for cls, status, title in _TABLE:
         if isinstance(exc, cls):
-            code = str(getattr(exc, "code", "error"))
+            code = _KIND.get(cls) or str(getattr(exc, "code", "error"))
             extra_check = {"check": exc.check} if isinstance(exc, v.VerificationError) else {}
             extra: dict[str, Any] = dict(getattr(exc, "extra", {}) or {}) | extra_check
             pointer = getattr(exc, "pointer", None)
@@ -120,9 +132,8 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {}
         where = "/".join(str(p) for p in first.get("loc", ()))
-        return problem(
-            422, "invalid-parameter", "Invalid parameter", f"{where}: {first.get('msg', 'invalid')}"
-        )
+        detail = f"{where}: {first.get('msg', 'invalid')}"
+        return problem(400, g.InvalidParameter.code, "Invalid parameter", detail)
 
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -46,7 +46,7 @@ def verify(
     mismatch named, 2 when the gateway or chain cannot be reached."""
     import httpx
 
-    from gateway._audit import chain_checkpoints, verify_log
+    from gateway._audit import chain_checkpoints, response_json, verify_log
     from gateway._config import default_data_dir
     from gateway.domain.records import log_id
     from node import ChainPaths, Deployment, NodeError, open_chain
@@ -62,9 +62,9 @@ def verify(
         http = httpx.Client(timeout=120)
         health = http.get(f"{url}/v1/health")
         health.raise_for_status()
+        gateway_org = bytes.fromhex(response_json(health)["gateway"].removeprefix("0x"))
     except (NodeError, httpx.HTTPError) as exc:
         fail(str(exc), EXIT_USAGE)
-    gateway_org = bytes.fromhex(health.json()["gateway"].removeprefix("0x"))
     client = deployment.checkpoint_log(chain)
     started = time.monotonic()
     reports = []
@@ -132,6 +132,7 @@ def trace(
     proof, signed for by an auditor (or credit office) key."""
     import httpx
 
+    from gateway._audit import response_json
     from gateway._config import default_data_dir
     from gateway._devnet import load_consortium
     from gateway.domain.canonical import canonicalize
@@ -186,12 +187,13 @@ def trace(
     }
     try:
         r = httpx.post(f"{url}/v1/audit/trace", json=body, timeout=120)
+        if r.status_code != 200:
+            json_body = r.headers.get("content-type", "").endswith("json")
+            problem = response_json(r) if json_body else {}
+            fail(f"{problem.get('title', r.status_code)}: {problem.get('detail', r.text)}")
+        answer = response_json(r)
     except httpx.HTTPError as exc:
         fail(f"cannot reach the gateway at {url}: {exc}", EXIT_USAGE)
-    if r.status_code != 200:
-        problem = r.json() if r.headers.get("content-type", "").endswith("json") else {}
-        fail(f"{problem.get('title', r.status_code)}: {problem.get('detail', r.text)}")
-    answer = r.json()
     rows = answer["decisions"]
     columns = [
         "log_index",

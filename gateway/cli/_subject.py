@@ -130,17 +130,19 @@ def _subject_client(
     from eth_account import Account
 
     from gateway.client import SubjectClient
+    from gateway.domain.canonical import parse_json
+    from gateway.domain.errors import CanonicalizationError
     from node import load_keystore
 
     deployment = _deployment(data_dir, manifest)
     if session_file is not None:
         try:
-            doc = json.loads(session_file.read_text(encoding="utf-8"))
+            doc: Any = parse_json(session_file.read_bytes())  # strict and depth-bounded
             who, certificate = doc["subject"], doc["session"]
             key = Account.from_key(doc["session_private_key"])
         except OSError as exc:
             fail(f"cannot read {session_file}: {exc.strerror}", EXIT_USAGE)
-        except (ValueError, KeyError, TypeError):
+        except (CanonicalizationError, ValueError, KeyError, TypeError):
             fail(f"{session_file} is not a session file with its private key", EXIT_USAGE)
         return SubjectClient(
             url,

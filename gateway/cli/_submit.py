@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,16 +48,18 @@ def submit(
     from gateway._devnet import load_consortium
     from gateway.cli._receipts import default_store
     from gateway.client import ClientError, DepartmentClient
+    from gateway.domain.canonical import parse_json
+    from gateway.domain.errors import CanonicalizationError
     from gateway.receipts import ReceiptStore
     from node import Deployment, load_keystore
     from node._local import ChainPaths
 
     data = data_dir or default_data_dir()
     try:
-        doc: Any = json.loads(file.read_text(encoding="utf-8"))
+        doc: Any = parse_json(file.read_bytes())  # strict and depth-bounded
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}")
-    except ValueError as exc:
+    except CanonicalizationError as exc:
         fail(f"{file} is not JSON: {exc}")
     records = doc if isinstance(doc, list) else [doc]
     if not records or not all(isinstance(r, dict) for r in records):

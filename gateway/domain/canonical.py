@@ -25,7 +25,10 @@ Integers and integral floats are the same JSON number: ``1`` and ``1.0`` both gi
 
 :func:`parse_json` is the matching strict reader for untrusted JSON text: it refuses
 duplicate member names and the non-standard ``NaN``/``Infinity`` literals, so that what it
-returns can always be canonicalized unambiguously.
+returns can always be canonicalized unambiguously. It also refuses text that is not UTF-8
+and nesting deeper than :data:`MAX_DEPTH`, found by a C-speed pre-scan *before* the recursive
+parser runs: the process's recursion limit is raised far beyond what a thread's stack holds
+(py_ecc sets it to 100,000), so a body of 100,000 ``[`` would otherwise crash the process.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
 from collections.abc import Mapping
+from itertools import accumulate
 from typing import Final, NoReturn
 
 from gateway.domain.errors import CanonicalizationError
@@ -131,10 +136,20 @@ def parse_json(text: str | bytes) -> object:
     ``"\\ud800"``, a literal such as ``1e400`` that overflows to infinity) are rejected
     later by :func:`canonicalize`.
 
+    Bytes must be UTF-8 (RFC 8259 §8.1; no byte order mark, no encoded surrogates). Arrays and
+    objects nested deeper than :data:`MAX_DEPTH` are refused before parsing starts, so that no
+    input can exhaust the stack (see the module docstring).
+
     Raises:
         CanonicalizationError: the text is not valid JSON or breaks one of the rules above.
     """
     try:
+        if isinstance(text, str):
+            data = text.encode("utf-8", "surrogatepass")
+        else:
+            data, text = text, text.decode("utf-8")
+        if not _depth_within(data, MAX_DEPTH):
+            raise CanonicalizationError(f"arrays and objects nested deeper than {MAX_DEPTH} levels")
         return json.loads(
             text,
             object_pairs_hook=_no_duplicates,
@@ -143,8 +158,49 @@ def parse_json(text: str | bytes) -> object:
         )
     except CanonicalizationError:
         raise
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise CanonicalizationError(f"invalid JSON text: {exc}") from exc
+
+
+_KEEP: Final = b'[]{}"'
+_NOT_KEPT: Final = bytes(b for b in range(256) if b not in _KEEP)
+_CURLY_TO_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
+_TO_STEPS: Final = bytes.maketrans(b"[]", b"\x01\xff")  # +1 / -1 as signed bytes
+_CHEAP_PASSES: Final = 16
+
+
+def _depth_within(data: bytes, limit: int) -> bool:
+    """False when the UTF-8 JSON text ``data`` nests arrays/objects deeper than ``limit``.
+
+    C-speed (bytes methods only), no recursion: escapes that hide a quote are dropped, then
+    everything but quotes and brackets, then strings without brackets (two adjacent quotes),
+    then any remaining string contents. What is left is the bracket structure, ``{}`` written
+    as ``[]``. Each pass removes the innermost pairs (``[]``), one level; a run of unclosed
+    ``[`` longer than the levels still allowed is too deep. Past a few passes (only
+    adversarial shapes get there) the exact running depth is taken in one sweep.
+
+    Never too lenient on a *prefix* the parser reads before it can fail, so malformed text is
+    safe too (it may be refused here rather than by the parser; either way it is refused).
+    """
+    if len(data) <= limit:
+        return True
+    if b"\\" in data:
+        # Inside strings, a backslash escapes the next character; pairs first (``\\\\``).
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    s = data.translate(_CURLY_TO_SQUARE, _NOT_KEPT)
+    if len(s) <= limit:
+        return True
+    s = s.replace(b'""', b"")
+    if b'"' in s:  # brackets inside strings: drop every string's contents
+        s = b"".join(s.split(b'"')[::2])
+    for done in range(_CHEAP_PASSES):
+        if b"[" * (limit - done + 1) in s:
+            return False
+        if b"[]" not in s:
+            return True
+        s = s.replace(b"[]", b"")
+    steps = array("b", s.translate(_TO_STEPS))
+    return max(accumulate(steps), default=0) <= limit - _CHEAP_PASSES
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -52,6 +52,7 @@ __all__ = [
     "make_resident_id",
     "make_uscc",
     "normalize",
+    "parse_canonical_subject_id",
     "parse_subject_id",
     "resident_id_check_char",
     "subject_commitment",
@@ -235,6 +236,26 @@ def parse_subject_id(raw: str, *, kind: SubjectKind | None = None) -> SubjectId:
                 check=as_resident.check,
             ) from None
     return SubjectId("uscc", value)
+
+
+def parse_canonical_subject_id(raw: str, *, kind: SubjectKind) -> SubjectId:
+    """Validate a subject identifier as a request or record must carry it: already in
+    normalised form (ASCII, upper case, no whitespace, no full-width forms). Any other form is
+    refused, never normalised: what was signed or hashed is the text as sent, so the gateway
+    must not act on another text (docs/formats.md §2). For identifiers as typed by a person,
+    :func:`parse_subject_id`.
+
+    Raises:
+        InvalidIdentifier: check ``"format"`` when ``raw`` is not in normalised form (the
+            message does not repeat the identifier: it is personal data), else the failed check.
+    """
+    if normalize(raw) != raw:
+        raise InvalidIdentifier(
+            "identifier must be sent in normalised form: ASCII digits and upper-case letters, "
+            "no whitespace, no full-width forms",
+            check="format",
+        )
+    return SubjectId(kind, raw)
 
 
 def subject_commitment(pepper: bytes, subject: SubjectId) -> bytes:

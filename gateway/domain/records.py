@@ -31,7 +31,12 @@ from gateway.domain.errors import (
     InvalidIdentifier,
     MalformedObject,
 )
-from gateway.domain.identifiers import SubjectId, SubjectKind, normalize
+from gateway.domain.identifiers import (
+    SubjectId,
+    SubjectKind,
+    normalize,
+    parse_canonical_subject_id,
+)
 from gateway.domain.merkle import MemoryTree, all_inclusion_proofs, leaf_hash, verify_inclusion
 from gateway.domain.signing import (
     SigningDomain,
@@ -314,15 +319,7 @@ def _parse_subject(value: object) -> SubjectId:
 
 def _normalised_identifier(kind: SubjectKind, raw: str, what: str) -> SubjectId:
     try:
-        canonical = normalize(raw)
-    except InvalidIdentifier as exc:
-        raise InvalidIdentifier(f"{what}: {exc}", check=exc.check) from None
-    if canonical != raw:
-        raise InvalidIdentifier(
-            f"{what} must be sent in normalised form ({canonical!r})", check="format"
-        )
-    try:
-        return SubjectId(kind, raw)
+        return parse_canonical_subject_id(raw, kind=kind)
     except InvalidIdentifier as exc:
         raise InvalidIdentifier(f"{what}: {exc}", check=exc.check) from None
 

@@ -204,7 +204,7 @@ def _bad_requests(env: Env) -> dict[str, tuple[Callable[[], Any], int, str]]:
             400,
             "invalid-json",
         ),
-        "wrong shape": (lambda: post({"records": "all of them"}), 422, "malformed-object"),
+        "wrong shape": (lambda: post({"records": "all of them"}), 422, "malformed-request"),
         "schema violation": (
             lambda: mutate(lambda r: r["fields"].update(rating="Z")),
             422,
@@ -351,6 +351,6 @@ def test_log_views(env: Env) -> None:
     bad = env.http.get(f"{env.url}/v1/logs/records/consistency?first=5&second=99")
     assert bad.status_code == 400
     assert bad.json()["type"] == PROBLEM + "log-out-of-range"
-    assert env.http.get(f"{env.url}/v1/logs/other/checkpoint").status_code == 422
+    assert env.http.get(f"{env.url}/v1/logs/other/checkpoint").status_code == 400
     assert env.http.get(f"{env.url}/v1/records/{'ab' * 32}/proof").status_code == 404
     assert verify_consistency  # imported for the reader: the auditor's check of these proofs

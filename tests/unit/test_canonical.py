@@ -390,3 +390,143 @@ def _utf16_units(text: str) -> str:
         else:
             units.append(char)
     return "".join(units)
+
+
+# --- nesting depth: refused before the recursive parser runs (issue 9, finding 1) --------
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+_CRASH_PROBE = """
+import sys, threading
+import py_ecc  # raises the recursion limit to 100,000, as it does in the gateway
+from gateway.domain.canonical import parse_json
+from gateway.domain.errors import CanonicalizationError
+out = []
+def parse(body):
+    try:
+        parse_json(body)
+        out.append("parsed")
+    except CanonicalizationError as exc:
+        out.append("refused: " + str(exc))
+for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
+    worker = threading.Thread(target=parse, args=(body,))  # a server thread's stack
+    worker.start()
+    worker.join()
+print("|".join(out))
+"""
+
+
+def test_deep_nesting_is_refused_without_crashing_the_process() -> None:
+    """100,000 nested arrays/objects in a thread killed the process with SIGSEGV."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    answers = done.stdout.strip().split("|")
+    assert answers == [f"refused: arrays and objects nested deeper than {MAX_DEPTH} levels"] * 2
+
+
+@pytest.mark.parametrize(
+    ("opener", "closer"),
+    [("[", "]"), ('{"k":', "}"), ('[{"k":', "}]")],
+)
+def test_depth_limit_is_exact(opener: str, closer: str) -> None:
+    levels = len(opener.replace('"k":', ""))
+    fits = MAX_DEPTH // levels
+    parse_json(opener * fits + "0" + closer * fits)
+    extra = fits + 1
+    with pytest.raises(CanonicalizationError, match="nested deeper"):
+        parse_json(opener * extra + "0" + closer * extra)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["' + "[" * 500 + '"]',  # brackets inside a string are not structure
+        '["\\"' + "[" * 500 + '"]',  # behind an escaped quote too
+        '["\\\\", "' + "{" * 500 + '"]',
+        "[" + ",".join(['"]"'] * 500) + "]",
+        "[" + "[]," * 5000 + "[]]",  # wide, not deep
+    ],
+)
+def test_brackets_in_strings_and_wide_documents_are_not_deep(text: str) -> None:
+    assert _depth(parse_json(text)) <= 2
+    assert _depth(parse_json(text.encode())) <= 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 200,  # never closed
+        '["]' + "[" * 200,  # an unterminated string, then depth
+        "[" + '"]",[' * 200 + "0" + "]" * 200 + "]",  # closers hidden in strings
+        '["\\\\"' + "[" * 200 + "]" * 200 + "]",  # an escaped backslash ends the string
+        "[" * 100 + "]" * 99 + "[" * 100 + "]" * 101,  # depth 100 then 100 again: fine...
+    ],
+)
+def test_hidden_or_unbalanced_depth_is_refused_or_parsed_safely(text: str) -> None:
+    try:
+        value = parse_json(text)
+    except CanonicalizationError:
+        return
+    assert _depth(value) <= MAX_DEPTH
+
+
+json_tricky_text = st.text(alphabet='[]{}"\\ab,:', max_size=8)
+json_nested = st.recursive(
+    st.none() | st.integers(0, 9) | json_tricky_text,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(json_tricky_text, children, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500)
+@given(json_nested, st.integers(min_value=0, max_value=12))
+def test_depth_prescan_agrees_with_the_real_depth(value: object, limit: int) -> None:
+    from gateway.domain.canonical import _depth_within
+
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent=1)):
+        assert _depth_within(text.encode(), limit) == (_depth(value) <= limit)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300) | st.text(alphabet='[]{}"\\ ,:0', max_size=300))
+def test_prescan_never_lets_the_parser_past_the_limit(data: bytes | str) -> None:
+    """On any input, parse_json either refuses or returns a value within the depth limit;
+    with a small limit the pre-scan must refuse everything the parser would nest deeper."""
+    from gateway.domain.canonical import _depth_within
+
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return
+    if not _depth_within(raw, 3):
+        return
+    assert _depth(value) <= 3
+
+
+def test_parse_json_requires_utf8() -> None:
+    for data in ('{"a": 1}'.encode("utf-16"), b"\xef\xbb\xbf{}", b'"\xed\xa0\x80"'):
+        with pytest.raises(CanonicalizationError, match="invalid JSON"):
+            parse_json(data)
