@@ -161,7 +161,9 @@ def test_kek_rotation_rewraps_the_sealed_texts(sqlite_env: Env) -> None:
     assert r.status_code == 201, r.text
     keys_dir = env.runtime.settings.keys_dir
     old = env.runtime.secrets.active_kek
+    env.runtime.secrets.keks.grace = 0  # no submission races this test's retire
     new = _kek.rotate(keys_dir, env.runtime.engine)
+    assert env.runtime.secrets.active_kek == new  # the serving gateway seals with it now
     keyring, active = _kek.load_keyring(keys_dir)
     # the record, the objection's reason, the office transition's reason (objection-filed)
     assert _kek.pending(env.runtime.engine, active) == 3

@@ -209,6 +209,7 @@ def subject_routes(env: Env) -> dict[str, Callable[[str], tuple[str, dict[str, A
             body = build_subject_query(
                 key,
                 subject=subject,
+                action=path.rsplit("/", 1)[-1],  # accesses | records
                 signed_at=now(),
                 nonce=os.urandom(32),
                 salt=os.urandom(32),
