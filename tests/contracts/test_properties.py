@@ -60,7 +60,7 @@ from tests.conftest import FUNDING, Consortium, make_consortium
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("CONTRACT_PROPERTY_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("CONTRACT_PROPERTY_EXAMPLES", "3"))
 STEPS = int(os.environ.get("CONTRACT_PROPERTY_STEPS", "20"))
 ZERO = b"\x00" * 32
 YULIN = 610800
