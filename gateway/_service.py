@@ -166,6 +166,8 @@ class _Prepared:
     entry_bytes: bytes
     dedup_key: bytes
     canonical: bytes
+    subject: str
+    """hex subject commitment: the row's lookup column (the leaf holds only its tag)"""
 
 
 @dataclass(frozen=True)
@@ -315,16 +317,20 @@ class Gateway:
     def _store(self, sub: Submission, digest: bytes, now: int) -> SubmitResult:
         prepared = []
         for r, sig in zip(sub.records, sub.leaf_signatures(), strict=True):
+            subject = subject_commitment(self.secrets.pepper, r.record.subject)
             entry = make_leaf_entry(
                 org=sub.org,
                 category=r.record.category,
-                subject_commitment=subject_commitment(self.secrets.pepper, r.record.subject),
+                subject_commitment=subject,
                 commitment=r.commitment,
                 signature=sig,
                 received_at=now,
+                pepper=self.secrets.pepper,
             )
             canon = r.record.canonical()
-            prepared.append(_Prepared(r, entry, leaf_bytes(entry), self._dedup_key(canon), canon))
+            prepared.append(
+                _Prepared(r, entry, leaf_bytes(entry), self._dedup_key(canon), canon, subject.hex())
+            )
         kek = self.secrets.active_kek
         try:
             with session_scope(self.engine) as s:
@@ -379,7 +385,7 @@ class Gateway:
                             "log_index": index,
                             "org_id": hex0x(sub.org),
                             "category": r.record.category,
-                            "subject_commitment": p.entry["subject"],
+                            "subject_commitment": p.subject,
                             "commitment": r.commitment.hex(),
                             "dedup_key": key,
                             "envelope": envelope.to_bytes(),

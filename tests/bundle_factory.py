@@ -276,6 +276,7 @@ class BundleFactory:
             commitment=commitments[position],
             signature=sig,
             received_at=received_at,
+            pepper=self.pepper,
         )
         entry_hash = leaf_hash(leaf_bytes(leaf))
         tree = MemoryTree(

@@ -451,7 +451,7 @@ RULES: list[tuple[Path, set[str]]] = [
     (("leaf", "org"), {"record-commitment"}),
     (("leaf", "category"), {"record-commitment"}),
     (("leaf", "commitment"), {"record-commitment"}),
-    (("leaf", "subject"), {"leaf-hash"}),  # without the pepper only the leaf hash binds it
+    (("leaf", "subject_tag"), {"leaf-hash"}),  # without the pepper only the leaf hash binds it
     (("leaf", "sig", "scheme"), {"malformed"}),
     (("leaf", "sig", "type"), {"malformed"}),
     (("leaf", "sig"), {"department-signature"}),
@@ -472,7 +472,7 @@ RULES: list[tuple[Path, set[str]]] = [
     (("status", "source"), {"status"}),
     (("status", "record_id"), {"leaf-hash"}),
 ]
-PEPPER_RULES: list[tuple[Path, set[str]]] = [(("leaf", "subject"), {"record-commitment"})]
+PEPPER_RULES: list[tuple[Path, set[str]]] = [(("leaf", "subject_tag"), {"record-commitment"})]
 
 
 def expected(path: Path, rules: list[tuple[Path, set[str]]]) -> set[str]:
