@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway._anchor import latest_confirmed
+from gateway._bound import load_bound
 from gateway._integrity import Finding, check_store
 from gateway._keys import GatewaySecrets
 from gateway.domain.canonical import canonicalize, parse_json
@@ -576,6 +577,7 @@ class Gateway:
             value,
         )
         self._check_signer(org, signer, signed_at)
+        row = load_bound(self, row.record_id)  # its org_id decides: as the log says
         if hex0x(org) != row.org_id:
             raise Forbidden(
                 "only the submitting department may open its record; "

@@ -112,3 +112,10 @@ class NoOfficeKey(GatewayError):
     """The gateway holds no credit-office key for an automatic lifecycle step."""
 
     code = "no-office-key"
+
+
+class RecordUnverified(GatewayError):
+    """A record's row does not match its records-log leaves or the chain's RecordStatus (an
+    edited or incomplete row): nothing is decided on it."""
+
+    code = "record-unverified"

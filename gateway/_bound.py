@@ -1,0 +1,373 @@
+"""Record rows bound to the records log and the chain (DESIGN §2 guarantee 9: the log decides,
+not the row).
+
+A ``record`` row is an index. Every column a decision reads is checked, before the decision,
+against what cannot be edited without being caught:
+
+* the record's **leaf** — the ``log_entry`` at the row's ``log_index`` must hash to the record
+  id (``SHA-256(0x00 || entry)``), and its org, category, subject (tag), commitment and
+  ``received_at`` must be the row's;
+* the record's **status leaves** — the status events of the records log that the row's
+  ``status_change`` rows point at: versions ``0..n-1``, each naming this record and origin,
+  each ``from`` the previous ``to``, each move allowed; the last ``to`` is the status, ``n``
+  the status version, the correction's successor the successor; an erased record has no
+  envelope;
+* the **chain** — ``RecordStatus`` (read from its ``StatusChanged`` events, indexed
+  incrementally per block): its version may lag the log's (a transition not yet relayed) but
+  never lead it, and its status must be the log's status at that version.
+
+A read that meets a row failing any of these denies that record with the logged reason
+``record-unverified`` (:data:`REASON`); other paths refuse with
+:class:`~gateway.errors.RecordUnverified`. ``creditchain check`` runs the same comparison over
+every row (:func:`gateway._integrity.check_records`).
+
+The chain snapshot is taken *before* the rows are read: the gateway relays a transition only
+after committing it, so a transition the snapshot holds is in the rows read afterwards.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+
+from gateway.domain.lifecycle import ALLOWED, STATUSES
+from gateway.domain.merkle import leaf_hash
+from gateway.domain.records import hex0x, parse_leaf_entry
+from gateway.errors import RecordNotFound, RecordUnverified
+from gateway.store import Record
+
+if TYPE_CHECKING:
+    from gateway._service import Gateway
+    from node import RecordStatusClient
+
+__all__ = [
+    "REASON",
+    "ChainStatuses",
+    "LogStatus",
+    "RowFacts",
+    "chain_statuses",
+    "check_rows",
+    "load_bound",
+    "row_problems",
+    "status_leaves",
+]
+
+REASON: Final = "record-unverified"
+"""The logged denial reason of a record whose row does not match its log leaves or the chain."""
+
+log = logging.getLogger("creditchain.bound")
+
+_RECORD: sa.Table = Record.__table__  # type: ignore[attr-defined]
+FACT_COLUMNS: Final = (
+    _RECORD.c.record_id,
+    _RECORD.c.log_index,
+    _RECORD.c.org_id,
+    _RECORD.c.category,
+    _RECORD.c.subject_commitment,
+    _RECORD.c.commitment,
+    _RECORD.c.status,
+    _RECORD.c.status_version,
+    _RECORD.c.successor,
+    _RECORD.c.received_at,
+    (_RECORD.c.envelope.is_(None)).label("erased"),
+)
+"""The record columns any decision reads (select these to build :class:`RowFacts`)."""
+
+_ENTRIES = sa.text(
+    "SELECT idx, entry FROM log_entry WHERE log_name = 'records' AND idx IN :indices"
+).bindparams(sa.bindparam("indices", expanding=True))
+_STATUS_LEAVES = sa.text(
+    "SELECT sc.record_id, sc.version, e.entry FROM status_change sc "
+    "LEFT JOIN log_entry e ON e.log_name = 'records' AND e.idx = sc.log_index "
+    "WHERE sc.record_id IN :ids ORDER BY sc.record_id, sc.version"
+).bindparams(sa.bindparam("ids", expanding=True))
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RowFacts:
+    """The columns of a record row that decisions read."""
+
+    record_id: str
+    log_index: int
+    org_id: str
+    category: str
+    subject_commitment: str
+    commitment: str
+    status: str
+    status_version: int
+    successor: str | None
+    received_at: int
+    erased: bool
+
+    @classmethod
+    def of(cls, row: Any) -> RowFacts:
+        """From a row with the :data:`FACT_COLUMNS` (``erased``: or an ``envelope``)."""
+        erased = row.erased if hasattr(row, "erased") else row.envelope is None
+        return cls(
+            str(row.record_id),
+            int(row.log_index),
+            str(row.org_id),
+            str(row.category),
+            str(row.subject_commitment),
+            str(row.commitment),
+            str(row.status),
+            int(row.status_version),
+            None if row.successor is None else str(row.successor),
+            int(row.received_at),
+            bool(erased),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LogStatus:
+    """A record's status as its status leaves say: ``statuses[v]`` after ``v`` transitions."""
+
+    statuses: tuple[str, ...]
+    successor: str | None
+
+    @property
+    def version(self) -> int:
+        return len(self.statuses) - 1
+
+    @property
+    def status(self) -> str:
+        return self.statuses[-1]
+
+
+def _status_from_leaves(
+    facts: RowFacts, leaves: Sequence[tuple[int, bytes | None]], problems: list[str]
+) -> LogStatus | None:
+    statuses = ["active"]
+    successor: str | None = None
+    for expected, (version, entry) in enumerate(leaves):
+        where = f"status leaf v{version}"
+        if version != expected:
+            problems.append(f"status versions are not contiguous (v{expected} is missing)")
+            return None
+        if entry is None:
+            problems.append(f"{where}: no records-log entry at its index")
+            return None
+        try:
+            doc = json.loads(bytes(entry))
+            event = doc["event"]
+            ok = (
+                doc.get("kind") == "status"
+                and event["record"] == facts.record_id
+                and event["version"] == version
+                and event["origin"] == facts.org_id
+                and event["from"] == statuses[-1]
+                and event["to"] in STATUSES
+                and event["to"] in ALLOWED.get(statuses[-1], frozenset())
+            )
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            problems.append(f"{where}: the entry is not this record's v{version} status event")
+            return None
+        statuses.append(event["to"])
+        if event["to"] == "corrected":
+            successor = event.get("successor")
+    return LogStatus(tuple(statuses), successor)
+
+
+def row_problems(
+    facts: RowFacts,
+    entry: bytes | None,
+    leaves: Sequence[tuple[int, bytes | None]],
+    chain: tuple[str, int] | None,
+    pepper: bytes,
+) -> list[str]:
+    """What in ``facts`` the record's leaf, its status leaves (``(version, entry)`` in version
+    order) and the chain's ``(status, version)`` (None: not checked) contradict; empty when
+    the row is bound."""
+    problems: list[str] = []
+    if entry is None or leaf_hash(bytes(entry)).hex() != facts.record_id:
+        return [f"records-log entry {facts.log_index} is not this record's leaf"]
+    try:
+        leaf = parse_leaf_entry(json.loads(bytes(entry)))
+    except ValueError as exc:  # MalformedObject is a ValueError too
+        return [f"its leaf entry does not parse: {exc}"]
+    if hex0x(leaf.org) != facts.org_id:
+        problems.append("org_id differs from the leaf's org")
+    if leaf.category != facts.category:
+        problems.append("category differs from the leaf's")
+    try:
+        subject = bytes.fromhex(facts.subject_commitment)
+    except ValueError:
+        subject = b""
+    if len(subject) != 32 or not leaf.names_subject(pepper, subject):
+        problems.append("subject_commitment is not the leaf's subject")
+    if leaf.commitment.hex() != facts.commitment:
+        problems.append("commitment differs from the leaf's")
+    if leaf.received_at != facts.received_at:
+        problems.append("received_at differs from the leaf's")
+    logged = _status_from_leaves(facts, leaves, problems)
+    if logged is None:
+        return problems
+    if facts.status != logged.status:
+        problems.append(f"status {facts.status!r}, the log says {logged.status!r}")
+    if facts.status_version != logged.version:
+        problems.append(f"status_version {facts.status_version}, the log says {logged.version}")
+    if facts.successor != logged.successor:
+        problems.append("successor differs from the log's correction")
+    if logged.status == "erased" and not facts.erased:
+        problems.append("the log says erased, the row still holds an envelope")
+    if chain is not None:
+        status, version = chain
+        if version > logged.version:
+            problems.append(
+                f"RecordStatus is at version {version}, the log at {logged.version}: "
+                "status leaves are missing"
+            )
+        elif logged.statuses[version] != status:
+            problems.append(
+                f"RecordStatus says {status!r} at version {version}, "
+                f"the log {logged.statuses[version]!r}"
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# the chain's statuses
+
+
+class ChainStatuses:
+    """``RecordStatus`` states from its ``StatusChanged`` events, indexed up to a block.
+
+    Each record keeps the blocks at which it changed, so a lookup *as of* a block is exact
+    even while another thread indexes further. Records never transitioned are absent:
+    ``("active", 0)``.
+    """
+
+    def __init__(self, client: RecordStatusClient) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+        self._indexed = -1
+        self._history: dict[bytes, list[tuple[int, str, int]]] = {}
+
+    def advance(self, block: int) -> int:
+        """Index events up to ``block``; the block the index now covers (at least ``block``)."""
+        with self._lock:
+            if block <= self._indexed:
+                return self._indexed
+            start = self._indexed + 1
+            for ev in self.client.status_changes(start, block):
+                history = self._history.setdefault(ev["record_id"], [])
+                history.append((ev["block_number"], ev["to"].name.lower(), ev["version"]))
+            self._indexed = block
+            return block
+
+    def at(self, record_id: str, block: int) -> tuple[str, int]:
+        """The record's (status, version) as of ``block`` (which must be indexed)."""
+        with self._lock:
+            history = self._history.get(bytes.fromhex(record_id))
+            if not history:
+                return ("active", 0)
+            i = bisect.bisect_right(history, (block, "\uffff", 2**63))
+            return ("active", 0) if i == 0 else (history[i - 1][1], history[i - 1][2])
+
+
+_INDEXES: weakref.WeakKeyDictionary[Gateway, ChainStatuses] = weakref.WeakKeyDictionary()
+_INDEXES_LOCK = threading.Lock()
+
+
+def chain_statuses(gw: Gateway) -> ChainStatuses:
+    """The gateway's (one, shared) index of RecordStatus."""
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(gw)
+        if index is None:
+            index = _INDEXES[gw] = ChainStatuses(gw.deployment.record_status(gw.chain))
+        return index
+
+
+# ---------------------------------------------------------------------------------------
+# the store
+
+
+def status_leaves(
+    conn: sa.Connection, record_ids: Iterable[str]
+) -> dict[str, list[tuple[int, bytes | None]]]:
+    """record id -> its status changes' ``(version, records-log entry)``, in version order."""
+    out: dict[str, list[tuple[int, bytes | None]]] = {}
+    ids = list(dict.fromkeys(record_ids))
+    for i in range(0, len(ids), _CHUNK):
+        for rid, version, entry in conn.execute(_STATUS_LEAVES, {"ids": ids[i : i + _CHUNK]}):
+            out.setdefault(str(rid), []).append(
+                (int(version), None if entry is None else bytes(entry))
+            )
+    return out
+
+
+def _entries(conn: sa.Connection, indices: Iterable[int]) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    wanted = list(dict.fromkeys(indices))
+    for i in range(0, len(wanted), _CHUNK):
+        for idx, entry in conn.execute(_ENTRIES, {"indices": wanted[i : i + _CHUNK]}):
+            out[int(idx)] = bytes(entry)
+    return out
+
+
+def check_rows(
+    gw: Gateway, conn: sa.Connection, rows: Sequence[Any], *, block: int
+) -> dict[str, list[str]]:
+    """record id -> its problems, for each of ``rows`` that is not bound (empty: all bound).
+
+    ``block`` is the block :meth:`ChainStatuses.advance` returned *before* ``rows`` were
+    read. Two SELECTs for all the rows, one SHA-256 and one leaf parse per record.
+    """
+    if not rows:
+        return {}
+    facts = [RowFacts.of(r) for r in rows]
+    entries = _entries(conn, (f.log_index for f in facts))
+    leaves = status_leaves(conn, (f.record_id for f in facts))
+    index = chain_statuses(gw)
+    bad: dict[str, list[str]] = {}
+    for f in facts:
+        problems = row_problems(
+            f,
+            entries.get(f.log_index),
+            leaves.get(f.record_id, []),
+            index.at(f.record_id, block),
+            gw.secrets.pepper,
+        )
+        if problems:
+            log.warning("record %s: row not bound to its log: %s", f.record_id, "; ".join(problems))
+            bad[f.record_id] = problems
+    return bad
+
+
+def load_bound(gw: Gateway, record_id: str) -> Record:
+    """The record row of ``record_id``, checked against its leaves and the chain.
+
+    Raises:
+        RecordNotFound: no such row.
+        RecordUnverified: the row does not match its leaves or the chain.
+    """
+    from gateway.store import read_only
+
+    block = chain_statuses(gw).advance(gw.chain.head())
+    with read_only(gw.engine).connect() as conn:
+        row = conn.execute(sa.select(_RECORD).where(_RECORD.c.record_id == record_id)).first()
+        if row is None:
+            raise RecordNotFound(f"no record {record_id}")
+        bad = check_rows(gw, conn, [row], block=block)
+    if bad:
+        raise RecordUnverified(
+            f"record {record_id}: its row does not match the records log or the chain",
+            reason=REASON,
+        )
+    return Record(**dict(row._mapping))
+
+
+def bound_ids(problems: Mapping[str, list[str]], rows: Sequence[Any]) -> list[Any]:
+    """``rows`` without those named in ``problems``."""
+    return [r for r in rows if str(r.record_id) not in problems]
