@@ -32,7 +32,7 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -56,6 +56,7 @@ __all__ = [
     "chain_statuses",
     "check_rows",
     "load_bound",
+    "record_entries",
     "row_problems",
     "status_leaves",
 ]
@@ -221,6 +222,8 @@ def row_problems(
         problems.append("successor differs from the log's correction")
     if logged.status == "erased" and not facts.erased:
         problems.append("the log says erased, the row still holds an envelope")
+    if facts.erased and logged.status != "erased":
+        problems.append("the row has no envelope, the log does not say erased")
     if chain is not None:
         status, version = chain
         if version > logged.version:
@@ -307,7 +310,8 @@ def status_leaves(
     return out
 
 
-def _entries(conn: sa.Connection, indices: Iterable[int]) -> dict[int, bytes]:
+def record_entries(conn: sa.Connection, indices: Iterable[int]) -> dict[int, bytes]:
+    """records-log index -> its entry, for ``indices``."""
     out: dict[int, bytes] = {}
     wanted = list(dict.fromkeys(indices))
     for i in range(0, len(wanted), _CHUNK):
@@ -327,7 +331,7 @@ def check_rows(
     if not rows:
         return {}
     facts = [RowFacts.of(r) for r in rows]
-    entries = _entries(conn, (f.log_index for f in facts))
+    entries = record_entries(conn, (f.log_index for f in facts))
     leaves = status_leaves(conn, (f.record_id for f in facts))
     index = chain_statuses(gw)
     bad: dict[str, list[str]] = {}
@@ -366,8 +370,3 @@ def load_bound(gw: Gateway, record_id: str) -> Record:
             reason=REASON,
         )
     return Record(**dict(row._mapping))
-
-
-def bound_ids(problems: Mapping[str, list[str]], rows: Sequence[Any]) -> list[Any]:
-    """``rows`` without those named in ``problems``."""
-    return [r for r in rows if str(r.record_id) not in problems]

@@ -27,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway._anchor import latest_confirmed
-from gateway._bound import load_bound
-from gateway._integrity import Finding, check_store
+from gateway._bound import chain_statuses, load_bound
+from gateway._integrity import Binding, Finding, check_store
 from gateway._keys import GatewaySecrets
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.catalog import Catalog
@@ -622,7 +622,14 @@ class Gateway:
         """Check the whole database against the chain (see gateway/_integrity.py)."""
         client = self.deployment.checkpoint_log(self.chain)
         checkpoints = {name: client.checkpoints(lid) for name, lid in self.log_ids.items()}
-        return check_store(self.engine, self.secrets.keyring, checkpoints)
+        index = chain_statuses(self)
+        block = index.advance(self.chain.head())  # before the rows are read
+
+        def chain_state(record_id: str) -> tuple[str, int]:
+            return index.at(record_id, block)
+
+        binding = Binding(self.secrets.pepper, chain_state)
+        return check_store(self.engine, self.secrets.keyring, checkpoints, binding)
 
     def receipt(self, record_id: str) -> dict[str, Any]:
         return dict(json.loads(self._record_row(record_id).receipt))

@@ -25,8 +25,9 @@ def check(
 ) -> None:
     """Recompute every log from its entries, check every stored hash, open every envelope and
     compare with the checkpoints on chain. Exit 0 when intact, 1 with each finding named."""
+    from gateway._bound import ChainStatuses
     from gateway._config import Settings, default_data_dir
-    from gateway._integrity import check_store
+    from gateway._integrity import Binding, check_store
     from gateway._keys import load_secrets
     from gateway._runtime import _gateway_org
     from gateway._service import LOG_NAMES
@@ -44,9 +45,12 @@ def check(
     gateway_org = _gateway_org(settings)
     client = deployment.checkpoint_log(chain)
     checkpoints = {n: client.checkpoints(log_id(gateway_org, n)) for n in LOG_NAMES}
+    statuses = ChainStatuses(deployment.record_status(chain))
+    block = statuses.advance(chain.head())  # before the rows are read
+    binding = Binding(secrets.pepper, lambda record_id: statuses.at(record_id, block))
     engine = make_engine(settings.db_url)
     try:
-        findings = check_store(engine, secrets.keyring, checkpoints)
+        findings = check_store(engine, secrets.keyring, checkpoints, binding)
     finally:
         engine.dispose()
     if as_json:

@@ -1,0 +1,242 @@
+"""Insider edits of record rows (issue 9, finding 2): the log decides, not the row.
+
+An operator with the database but no keys edits a ``record`` row. Every path that decides on
+it — reads, the opened proof bundle, lifecycle transitions, the public status — refuses
+(reads log the denial ``record-unverified``), and ``creditchain check`` names the row.
+Edits are applied in-process through the engine, on SQLite, against a running gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.client import ClientError
+from gateway.errors import RecordUnverified
+from node import GrantBasis
+from tests.integration.conftest import Env, chain_clock
+from tests.integration.test_reads import DAY, commitment_of, make_grant, org_id, read
+
+CATEGORY = "tax_credit_rating"
+
+
+@contextmanager
+def _edited(env: Env, record_id: str, **values: Any) -> Iterator[None]:
+    """``UPDATE record SET …`` for one row, undone afterwards."""
+    cols = ", ".join(values)
+    with env.runtime.engine.begin() as conn:
+        before = conn.execute(
+            sa.text(f"SELECT {cols} FROM record WHERE record_id = :r"), {"r": record_id}
+        ).one()
+        _update(conn, record_id, values)
+    try:
+        yield
+    finally:
+        with env.runtime.engine.begin() as conn:
+            _update(conn, record_id, dict(before._mapping))
+
+
+def _update(conn: sa.Connection, record_id: str, values: dict[str, Any]) -> None:
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    conn.execute(
+        sa.text(f"UPDATE record SET {sets} WHERE record_id = :rid"), values | {"rid": record_id}
+    )
+
+
+def _row(env: Env, record_id: str) -> Any:
+    with env.runtime.engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT * FROM record WHERE record_id = :r"), {"r": record_id}
+        ).one()
+
+
+def _findings(env: Env, record_id: str) -> set[str]:
+    return {f.check for f in env.runtime.gateway.integrity() if record_id in str(f)}
+
+
+def _submit(env: Env, rec: dict[str, Any]) -> str:
+    (receipt,) = env.client("tax").submit([rec])
+    return str(receipt["leaf_hash"])
+
+
+def _read_by_id(
+    env: Env, record_id: str, grant: bytes, category: str = CATEGORY
+) -> tuple[int, dict[str, Any]]:
+    return read(
+        env,
+        "bank",
+        record_id=record_id,
+        purpose="loan_approval",
+        categories=[category],
+        grant_id=grant,
+    )
+
+
+def _setup(env: Env) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """Two subjects' records and a consent grant to the bank for each."""
+    one, two = env.record("tax"), env.record("tax")
+    now = int(chain_clock(env.chain))
+    grants = [
+        make_grant(
+            env,
+            subject=commitment_of(env, rec["subject"]),
+            grantee=org_id(env, "bank"),
+            purpose="loan_approval",
+            categories=[CATEGORY],
+            start=now - DAY,
+            end=now + 30 * DAY,
+            basis=GrantBasis.CONSENT,
+        )
+        for rec in (one, two)
+    ]
+    return one, two, grants[0], grants[1]
+
+
+def _unverified(answer: dict[str, Any]) -> bool:
+    return answer.get("reason") == "record-unverified"
+
+
+def test_a_repaired_record_set_active_is_not_released(sqlite_env: Env) -> None:
+    """Reproduction 1: ``UPDATE record SET status='active'`` on a repaired record (with or
+    without rewinding its version and deleting its status_change rows)."""
+    env = sqlite_env
+    one, _, grant, _ = _setup(env)
+    rid = _submit(env, one)
+    env.runtime.lifecycle.office_transition(rid, "repaired", reason="repair-approved")
+    env.anchor()
+    status, answer = _read_by_id(env, rid, grant)
+    assert status == 403
+    assert answer["reason"] == "record-not-shareable"
+    assert env.runtime.gateway.integrity() == []
+
+    with _edited(env, rid, status="active"):
+        status, answer = _read_by_id(env, rid, grant)
+        assert status == 403
+        assert _unverified(answer), answer
+        assert "record-row" in _findings(env, rid)
+
+    # the whole row rewound to version 0 and the status_change rows deleted: the chain's
+    # RecordStatus (version 1, repaired) and the orphaned status leaf still say otherwise
+    with env.runtime.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM status_change WHERE record_id = :r"), {"r": rid})
+    with _edited(env, rid, status="active", status_version=0):
+        status, answer = _read_by_id(env, rid, grant)
+        assert status == 403
+        assert _unverified(answer), answer
+        findings = env.runtime.gateway.integrity()
+        checks = {f.check for f in findings}
+        assert {"record-row", "status-leaf"} <= checks, findings
+
+
+def test_a_row_moved_to_another_subject_is_not_released_to_its_reader(sqlite_env: Env) -> None:
+    """Reproduction 2: ``SET subject_commitment=<another subject's>``: a reader holding the
+    other subject's consent must not receive the record."""
+    env = sqlite_env
+    one, two, _, grant_two = _setup(env)
+    rid = _submit(env, one)
+    _submit(env, two)
+    env.anchor()
+    other = commitment_of(env, two["subject"]).hex()
+    with _edited(env, rid, subject_commitment=other):
+        status, answer = read(
+            env,
+            "bank",
+            subject=two["subject"],
+            purpose="loan_approval",
+            categories=[CATEGORY],
+            grant_id=grant_two,
+        )
+        assert status == 200, answer  # subject two's own record is still released
+        assert rid not in {r["record_id"] for r in answer["records"]}
+        assert answer["withheld"] == {"record-unverified": 1}
+        status, answer = _read_by_id(env, rid, grant_two)
+        assert status == 403
+        assert _unverified(answer), answer
+        assert "record-row" in _findings(env, rid)
+    assert _findings(env, rid) == set()
+
+
+def test_a_row_moved_to_another_department_is_not_opened_for_it(sqlite_env: Env) -> None:
+    """Reproduction 3: ``SET org_id=<another department>``: that department's signed proof
+    request must not get the record and its salt."""
+    env = sqlite_env
+    one, *_ = _setup(env)
+    rid = _submit(env, one)
+    env.anchor()
+    market = env.runtime.consortium["market"].org_id
+    with pytest.raises(ClientError) as refused:
+        env.client("market").proof(rid)
+    assert refused.value.status == 403  # not its record
+    with _edited(env, rid, org_id=market):
+        with pytest.raises(ClientError) as refused:
+            env.client("market").proof(rid)
+        assert refused.value.status == 409, refused.value.problem
+        assert refused.value.problem["type"].endswith("record-unverified")
+        # nor does the origin department get it while the row lies
+        with pytest.raises(ClientError):
+            env.client("tax").proof(rid)
+        assert "record-row" in _findings(env, rid)
+    assert env.client("tax").proof(rid)["record"]["subject"] == one["subject"]
+
+
+EDITS: dict[str, Callable[[Env, dict[str, str]], dict[str, Any]]] = {
+    "org_id": lambda env, o: {"org_id": env.runtime.consortium["market"].org_id},
+    "category": lambda env, o: {"category": "admin_penalty"},
+    "subject_commitment": lambda env, o: {"subject_commitment": o["subject"]},
+    "commitment": lambda env, o: {"commitment": "00" * 32},
+    "status": lambda env, o: {"status": "objected"},
+    "status_version": lambda env, o: {"status_version": 1},
+    "successor": lambda env, o: {"successor": o["record_id"]},
+    "received_at": lambda env, o: {"received_at": 1},
+    "log_index": lambda env, o: {"log_index": int(o["log_index"]) + 1000},
+    "envelope": lambda env, o: {"envelope": None},
+}
+
+
+def test_every_column_a_decision_reads_is_bound(sqlite_env: Env) -> None:
+    """Each column a decision reads, edited alone: the read is denied ``record-unverified``
+    and ``check`` names the row; undone, the read is allowed and ``check`` is clean."""
+    env = sqlite_env
+    one, two, grant, _ = _setup(env)
+    rid = _submit(env, one)
+    other_id = _submit(env, two)
+    env.anchor()
+    other_row = _row(env, other_id)
+    other = {
+        "subject": other_row.subject_commitment,
+        "record_id": other_id,
+        "log_index": str(other_row.log_index),
+    }
+    assert _read_by_id(env, rid, grant)[0] == 200
+    for column, edit in EDITS.items():
+        values = edit(env, other)
+        with _edited(env, rid, **values):
+            # asked for the category the row claims (an edit to a public category included)
+            status, answer = _read_by_id(env, rid, grant, values.get("category", CATEGORY))
+            assert status == 403
+            assert _unverified(answer), (column, answer)
+            assert "record-row" in _findings(env, rid), column
+        assert _read_by_id(env, rid, grant)[0] == 200, column
+    assert env.runtime.gateway.integrity() == []
+
+
+def test_lifecycle_and_status_refuse_an_edited_row(sqlite_env: Env) -> None:
+    """Transitions (who may transition: the origin; from which status) and the public
+    status answer from the log, not from an edited row."""
+    env = sqlite_env
+    one, *_ = _setup(env)
+    rid = _submit(env, one)
+    env.anchor()
+    response = env.http.get(f"{env.url}/v1/records/{rid}/status")
+    assert response.status_code == 200
+    with _edited(env, rid, status="withdrawn", status_version=1):
+        response = env.http.get(f"{env.url}/v1/records/{rid}/status")
+        assert response.status_code == 409, response.text
+        with pytest.raises(RecordUnverified):
+            env.runtime.lifecycle.office_transition(rid, "objected", reason="objection-filed")
+    assert env.runtime.lifecycle.office_transition(rid, "objected", reason="x")["version"] == 1
+    assert env.runtime.gateway.integrity() == []
