@@ -45,10 +45,11 @@ _BATCH = 5000
 @dataclass(frozen=True)
 class Binding:
     """What binding rows needs: the network pepper (subject tags) and the chain's
-    ``(status, version)`` of a record id (RecordStatus, read before the rows)."""
+    ``(status, version)`` of a record id (RecordStatus, read before the rows; None: a
+    manifest without RecordStatus, nothing to compare)."""
 
     pepper: bytes
-    chain_state: Callable[[str], tuple[str, int]]
+    chain_state: Callable[[str], tuple[str, int] | None]
 
 
 @dataclass(frozen=True)

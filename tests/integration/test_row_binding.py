@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gateway.client import ClientError
+from gateway.client import ClientError, SubjectClient
 from gateway.errors import RecordUnverified
 from node import GrantBasis
 from tests.integration.conftest import Env, chain_clock
+from tests.integration.test_lifecycle import bind_subject
 from tests.integration.test_reads import DAY, commitment_of, make_grant, org_id, read
 
 CATEGORY = "tax_credit_rating"
@@ -96,6 +97,19 @@ def _setup(env: Env) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     return one, two, grants[0], grants[1]
 
 
+def _subject_client(env: Env, subject: dict[str, str]) -> SubjectClient:
+    d = env.runtime.deployment
+    return SubjectClient(
+        env.url,
+        bind_subject(env, subject),
+        subject,
+        chain_id=d.chain_id,
+        membership=d.address("Membership"),
+        http=env.http,
+        clock=lambda: chain_clock(env.chain),
+    )
+
+
 def _unverified(answer: dict[str, Any]) -> bool:
     return answer.get("reason") == "record-unverified"
 
@@ -141,6 +155,7 @@ def test_a_row_moved_to_another_subject_is_not_released_to_its_reader(sqlite_env
     _submit(env, two)
     env.anchor()
     other = commitment_of(env, two["subject"]).hex()
+    file_one, file_two = (_subject_client(env, rec["subject"]) for rec in (one, two))
     with _edited(env, rid, subject_commitment=other):
         status, answer = read(
             env,
@@ -156,8 +171,11 @@ def test_a_row_moved_to_another_subject_is_not_released_to_its_reader(sqlite_env
         status, answer = _read_by_id(env, rid, grant_two)
         assert status == 403
         assert _unverified(answer), answer
+        # nor is it in subject two's own file
+        assert rid not in {r["record_id"] for r in file_two.records()["records"]}
         assert "record-row" in _findings(env, rid)
     assert _findings(env, rid) == set()
+    assert rid in {r["record_id"] for r in file_one.records()["records"]}
 
 
 def test_a_row_moved_to_another_department_is_not_opened_for_it(sqlite_env: Env) -> None:
