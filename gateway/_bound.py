@@ -28,11 +28,13 @@ after committing it, so a transition the snapshot holds is in the rows read afte
 from __future__ import annotations
 
 import bisect
+import functools
+import hmac
 import json
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -40,9 +42,9 @@ import sqlalchemy as sa
 
 from gateway.domain.lifecycle import ALLOWED, STATUSES
 from gateway.domain.merkle import leaf_hash
-from gateway.domain.records import hex0x, parse_leaf_entry
+from gateway.domain.records import LEAF_VERSIONS, subject_tag
 from gateway.errors import RecordNotFound, RecordUnverified
-from gateway.store import Record
+from gateway.store import LogEntry, Record, StatusChange
 
 if TYPE_CHECKING:
     from gateway._service import Gateway
@@ -82,14 +84,45 @@ FACT_COLUMNS: Final = (
 )
 """The record columns any decision reads (select these to build :class:`RowFacts`)."""
 
-_ENTRIES = sa.text(
-    "SELECT idx, entry FROM log_entry WHERE log_name = 'records' AND idx IN :indices"
-).bindparams(sa.bindparam("indices", expanding=True))
-_STATUS_LEAVES = sa.text(
+_ENTRY: sa.Table = LogEntry.__table__  # type: ignore[attr-defined]
+_CHANGE: sa.Table = StatusChange.__table__  # type: ignore[attr-defined]
+_IS_RECORDS = _ENTRY.c.log_name == "records"
+_ENTRIES = sa.select(_ENTRY.c.idx, _ENTRY.c.entry).where(
+    _IS_RECORDS, _ENTRY.c.idx.in_(sa.bindparam("indices", expanding=True))
+)
+_STATUS_LEAVES = (
+    sa.select(_CHANGE.c.record_id, _CHANGE.c.version, _ENTRY.c.entry)
+    .select_from(
+        _CHANGE.outerjoin(_ENTRY, sa.and_(_IS_RECORDS, _ENTRY.c.idx == _CHANGE.c.log_index))
+    )
+    .where(_CHANGE.c.record_id.in_(sa.bindparam("ids", expanding=True)))
+)
+
+
+_BOTH_SQL: Final = (
+    "SELECT NULL AS record_id, idx AS n, entry FROM log_entry "
+    "WHERE log_name = 'records' AND idx IN ({marks}) "
+    "UNION ALL "
     "SELECT sc.record_id, sc.version, e.entry FROM status_change sc "
     "LEFT JOIN log_entry e ON e.log_name = 'records' AND e.idx = sc.log_index "
-    "WHERE sc.record_id IN :ids ORDER BY sc.record_id, sc.version"
-).bindparams(sa.bindparam("ids", expanding=True))
+    "WHERE sc.record_id IN ({marks})"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _both_sql_for(paramstyle: str, n: int) -> str:
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[paramstyle]
+    marks = ", ".join([mark] * n)  # only placeholders are interpolated
+    return _BOTH_SQL.format(marks=marks)
+
+
+def _both_sql(conn: sa.Connection, n: int) -> str:
+    """One statement for ``n`` rows: their leaves (``record_id`` null, ``n`` the index) and
+    their status leaves (``n`` the version). Driver SQL, skipping SQLAlchemy's per-call
+    compiling: this runs on every read."""
+    return _both_sql_for(conn.dialect.paramstyle, n)
+
+
 _CHUNK = 500
 
 
@@ -180,6 +213,19 @@ def _status_from_leaves(
     return LogStatus(tuple(statuses), successor)
 
 
+def _names_subject(
+    leaf: Mapping[str, Any], commitment: bytes, subject_hex: str, pepper: bytes
+) -> bool:
+    if leaf["v"] == 1:
+        return bool(leaf.get("subject") == subject_hex)
+    try:
+        subject = bytes.fromhex(subject_hex)
+        tag = subject_tag(pepper, commitment, subject)
+    except ValueError:
+        return False
+    return hmac.compare_digest(str(leaf.get("subject_tag")), tag.hex())
+
+
 def row_problems(
     facts: RowFacts,
     entry: bytes | None,
@@ -193,23 +239,25 @@ def row_problems(
     problems: list[str] = []
     if entry is None or leaf_hash(bytes(entry)).hex() != facts.record_id:
         return [f"records-log entry {facts.log_index} is not this record's leaf"]
+    # The entry hashes to the record id, so the gateway wrote it: read its members without
+    # re-validating its encoding (parse_leaf_entry does that for bundles from outside).
     try:
-        leaf = parse_leaf_entry(json.loads(bytes(entry)))
-    except ValueError as exc:  # MalformedObject is a ValueError too
+        leaf = json.loads(bytes(entry))
+        version = leaf["v"]
+        commitment = bytes.fromhex(leaf["commitment"])
+        if leaf.get("kind") != "record" or version not in LEAF_VERSIONS or len(commitment) != 32:
+            raise ValueError("not a record leaf entry")
+    except (ValueError, KeyError, TypeError) as exc:
         return [f"its leaf entry does not parse: {exc}"]
-    if hex0x(leaf.org) != facts.org_id:
+    if leaf.get("org") != facts.org_id:
         problems.append("org_id differs from the leaf's org")
-    if leaf.category != facts.category:
+    if leaf.get("category") != facts.category:
         problems.append("category differs from the leaf's")
-    try:
-        subject = bytes.fromhex(facts.subject_commitment)
-    except ValueError:
-        subject = b""
-    if len(subject) != 32 or not leaf.names_subject(pepper, subject):
+    if not _names_subject(leaf, commitment, facts.subject_commitment, pepper):
         problems.append("subject_commitment is not the leaf's subject")
-    if leaf.commitment.hex() != facts.commitment:
+    if leaf["commitment"] != facts.commitment:
         problems.append("commitment differs from the leaf's")
-    if leaf.received_at != facts.received_at:
+    if leaf.get("received_at") != facts.received_at:
         problems.append("received_at differs from the leaf's")
     logged = _status_from_leaves(facts, leaves, problems)
     if logged is None:
@@ -307,7 +355,30 @@ def status_leaves(
             out.setdefault(str(rid), []).append(
                 (int(version), None if entry is None else bytes(entry))
             )
+    for leaves in out.values():
+        leaves.sort(key=lambda leaf: leaf[0])
     return out
+
+
+def _leaves_and_entries(
+    conn: sa.Connection, facts: Sequence[RowFacts]
+) -> tuple[dict[int, bytes], dict[str, list[tuple[int, bytes | None]]]]:
+    """:func:`record_entries` and :func:`status_leaves` of ``facts`` in one statement."""
+    entries: dict[int, bytes] = {}
+    leaves: dict[str, list[tuple[int, bytes | None]]] = {}
+    for i in range(0, len(facts), _CHUNK):
+        chunk = facts[i : i + _CHUNK]
+        params = (*(f.log_index for f in chunk), *(f.record_id for f in chunk))
+        for rid, n, entry in conn.exec_driver_sql(_both_sql(conn, len(chunk)), params):
+            if rid is None:
+                entries[int(n)] = bytes(entry)
+            else:
+                leaves.setdefault(str(rid), []).append(
+                    (int(n), None if entry is None else bytes(entry))
+                )
+    for changes in leaves.values():
+        changes.sort(key=lambda leaf: leaf[0])
+    return entries, leaves
 
 
 def record_entries(conn: sa.Connection, indices: Iterable[int]) -> dict[int, bytes]:
@@ -331,8 +402,7 @@ def check_rows(
     if not rows:
         return {}
     facts = [RowFacts.of(r) for r in rows]
-    entries = record_entries(conn, (f.log_index for f in facts))
-    leaves = status_leaves(conn, (f.record_id for f in facts))
+    entries, leaves = _leaves_and_entries(conn, facts)
     index = chain_statuses(gw)
     bad: dict[str, list[str]] = {}
     for f in facts:
