@@ -114,10 +114,10 @@ def _unverified(answer: dict[str, Any]) -> bool:
     return answer.get("reason") == "record-unverified"
 
 
-def test_a_repaired_record_set_active_is_not_released(sqlite_env: Env) -> None:
+def test_a_repaired_record_set_active_is_not_released(env: Env) -> None:
     """Reproduction 1: ``UPDATE record SET status='active'`` on a repaired record (with or
     without rewinding its version and deleting its status_change rows)."""
-    env = sqlite_env
+
     one, _, grant, _ = _setup(env)
     rid = _submit(env, one)
     env.runtime.lifecycle.office_transition(rid, "repaired", reason="repair-approved")
@@ -146,10 +146,10 @@ def test_a_repaired_record_set_active_is_not_released(sqlite_env: Env) -> None:
         assert {"record-row", "status-leaf"} <= checks, findings
 
 
-def test_a_row_moved_to_another_subject_is_not_released_to_its_reader(sqlite_env: Env) -> None:
+def test_a_row_moved_to_another_subject_is_not_released_to_its_reader(env: Env) -> None:
     """Reproduction 2: ``SET subject_commitment=<another subject's>``: a reader holding the
     other subject's consent must not receive the record."""
-    env = sqlite_env
+
     one, two, _, grant_two = _setup(env)
     rid = _submit(env, one)
     _submit(env, two)
@@ -178,10 +178,10 @@ def test_a_row_moved_to_another_subject_is_not_released_to_its_reader(sqlite_env
     assert rid in {r["record_id"] for r in file_one.records()["records"]}
 
 
-def test_a_row_moved_to_another_department_is_not_opened_for_it(sqlite_env: Env) -> None:
+def test_a_row_moved_to_another_department_is_not_opened_for_it(env: Env) -> None:
     """Reproduction 3: ``SET org_id=<another department>``: that department's signed proof
     request must not get the record and its salt."""
-    env = sqlite_env
+
     one, *_ = _setup(env)
     rid = _submit(env, one)
     env.anchor()
@@ -215,10 +215,10 @@ EDITS: dict[str, Callable[[Env, dict[str, str]], dict[str, Any]]] = {
 }
 
 
-def test_every_column_a_decision_reads_is_bound(sqlite_env: Env) -> None:
+def test_every_column_a_decision_reads_is_bound(env: Env) -> None:
     """Each column a decision reads, edited alone: the read is denied ``record-unverified``
     and ``check`` names the row; undone, the read is allowed and ``check`` is clean."""
-    env = sqlite_env
+
     one, two, grant, _ = _setup(env)
     rid = _submit(env, one)
     other_id = _submit(env, two)
@@ -242,10 +242,10 @@ def test_every_column_a_decision_reads_is_bound(sqlite_env: Env) -> None:
     assert env.runtime.gateway.integrity() == []
 
 
-def test_lifecycle_and_status_refuse_an_edited_row(sqlite_env: Env) -> None:
+def test_lifecycle_and_status_refuse_an_edited_row(env: Env) -> None:
     """Transitions (who may transition: the origin; from which status) and the public
     status answer from the log, not from an edited row."""
-    env = sqlite_env
+
     one, *_ = _setup(env)
     rid = _submit(env, one)
     env.anchor()
