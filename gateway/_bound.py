@@ -223,7 +223,7 @@ def _names_subject(
         tag = subject_tag(pepper, commitment, subject)
     except ValueError:
         return False
-    return hmac.compare_digest(str(leaf.get("subject_tag")), tag.hex())
+    return hmac.compare_digest(str(leaf.get("subject_tag")).encode(), tag.hex().encode())
 
 
 def row_problems(

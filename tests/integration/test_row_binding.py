@@ -258,3 +258,21 @@ def test_lifecycle_and_status_refuse_an_edited_row(env: Env) -> None:
             env.runtime.lifecycle.office_transition(rid, "objected", reason="objection-filed")
     assert env.runtime.lifecycle.office_transition(rid, "objected", reason="x")["version"] == 1
     assert env.runtime.gateway.integrity() == []
+
+
+def test_a_transition_not_yet_relayed_is_not_an_edit(sqlite_env: Env) -> None:
+    """The chain may lag the log (a transition logged, its relay pending): the row is bound,
+    reads decide on the logged status, and ``check`` is clean before and after the relay."""
+    env = sqlite_env
+    one, _, grant, _ = _setup(env)
+    rid = _submit(env, one)
+    env.runtime.lifecycle.relay_inline = False
+    env.runtime.lifecycle.office_transition(rid, "objected", reason="objection-filed")
+    assert env.runtime.deployment.record_status(env.chain).state(bytes.fromhex(rid)).version == 0
+    status, answer = _read_by_id(env, rid, grant)
+    assert status == 200, answer
+    assert answer["records"][0]["status"] == "objected"
+    assert env.runtime.gateway.integrity() == []
+    assert env.runtime.lifecycle.relay() == 1
+    assert _read_by_id(env, rid, grant)[0] == 200
+    assert env.runtime.gateway.integrity() == []
