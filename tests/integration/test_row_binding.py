@@ -8,6 +8,7 @@ Edits are applied in-process through the engine, on SQLite, against a running ga
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +16,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from gateway._bound import RowFacts, row_problems
 from gateway.client import ClientError, SubjectClient
+from gateway.domain.canonical import canonicalize
+from gateway.domain.merkle import leaf_hash
 from gateway.errors import RecordUnverified
 from node import GrantBasis
 from tests.integration.conftest import Env, chain_clock
@@ -276,3 +280,40 @@ def test_a_transition_not_yet_relayed_is_not_an_edit(sqlite_env: Env) -> None:
     assert env.runtime.lifecycle.relay() == 1
     assert _read_by_id(env, rid, grant)[0] == 200
     assert env.runtime.gateway.integrity() == []
+
+
+def test_rows_of_version_1_leaves_bind_by_their_plain_commitment() -> None:
+    """Logs are append-only: a row whose leaf was written before the subject tag (v1) still
+    binds, by the plain subject commitment its leaf holds; another subject's does not."""
+    subject, other, commitment = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
+    entry = {
+        "v": 1,
+        "kind": "record",
+        "org": "0x" + "ab" * 32,
+        "category": CATEGORY,
+        "subject": subject.hex(),
+        "commitment": commitment.hex(),
+        "sig": {},
+        "received_at": 7,
+    }
+    data = canonicalize(entry)
+    facts = RowFacts(
+        record_id=leaf_hash(data).hex(),
+        log_index=0,
+        org_id=entry["org"],
+        category=CATEGORY,
+        subject_commitment=subject.hex(),
+        commitment=commitment.hex(),
+        status="active",
+        status_version=0,
+        successor=None,
+        received_at=7,
+        erased=False,
+    )
+    pepper = b"\x09" * 32
+    assert row_problems(facts, data, [], ("active", 0), pepper) == []
+    moved = dataclasses.replace(facts, subject_commitment=other.hex())
+    assert row_problems(moved, data, [], ("active", 0), pepper) == [
+        "subject_commitment is not the leaf's subject"
+    ]
+    assert row_problems(facts, data, [], ("repaired", 1), pepper) != []
