@@ -28,6 +28,7 @@ after committing it, so a transition the snapshot holds is in the rows read afte
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import hmac
 import json
@@ -397,11 +398,24 @@ def check_rows(
     """record id -> its problems, for each of ``rows`` that is not bound (empty: all bound).
 
     ``block`` is the block :meth:`ChainStatuses.advance` returned *before* ``rows`` were
-    read. Two SELECTs for all the rows, one SHA-256 and one leaf parse per record.
+    read. One SELECT for all the rows, one SHA-256 and one leaf parse per record.
     """
     if not rows:
         return {}
     facts = [RowFacts.of(r) for r in rows]
+    bad = _problems(gw, conn, facts, block)
+    if bad:
+        stale = [f for f in facts if f.record_id in bad]
+        for rid in _moved_on(gw, conn, stale, block):
+            del bad[rid]
+    for rid, problems in bad.items():
+        log.warning("record %s: row not bound to its log: %s", rid, "; ".join(problems))
+    return bad
+
+
+def _problems(
+    gw: Gateway, conn: sa.Connection, facts: Sequence[RowFacts], block: int
+) -> dict[str, list[str]]:
     entries, leaves = _leaves_and_entries(conn, facts)
     index = chain_statuses(gw)
     bad: dict[str, list[str]] = {}
@@ -414,9 +428,49 @@ def check_rows(
             gw.secrets.pepper,
         )
         if problems:
-            log.warning("record %s: row not bound to its log: %s", f.record_id, "; ".join(problems))
             bad[f.record_id] = problems
     return bad
+
+
+def _moved_on(gw: Gateway, conn: sa.Connection, stale: Sequence[RowFacts], block: int) -> set[str]:
+    """Those of ``stale`` that were an earlier state of a row that binds now.
+
+    Under READ COMMITTED (PostgreSQL) a transition committed between the rows' SELECT and
+    their leaves' sees leaves ahead of the row. Read again, the row binds, and the one read
+    first equals it at an earlier version of the log's status: deciding on it is deciding an
+    instant earlier, not trusting an edit. (SQLite reads both in one snapshot.)
+    """
+    current = conn.execute(
+        sa.select(*FACT_COLUMNS).where(_RECORD.c.record_id.in_([f.record_id for f in stale]))
+    ).all()
+    now = {f.record_id: f for f in (RowFacts.of(r) for r in current)}
+    if not now:
+        return set()
+    bound = set(now) - set(_problems(gw, conn, list(now.values()), block))
+    _, leaves = _leaves_and_entries(conn, [now[rid] for rid in bound])
+    moved: set[str] = set()
+    for old in stale:
+        new = now.get(old.record_id)
+        if new is None or old.record_id not in bound:
+            continue
+        logged = _status_from_leaves(new, leaves.get(new.record_id, []), [])
+        same_record = dataclasses.replace(
+            old,
+            status=new.status,
+            status_version=new.status_version,
+            successor=new.successor,
+            erased=new.erased,
+        )
+        if (
+            logged is not None
+            and same_record == new
+            and old.status_version < new.status_version
+            and old.status == logged.statuses[old.status_version]
+            and old.successor in (None, new.successor)
+            and not old.erased
+        ):
+            moved.add(old.record_id)
+    return moved
 
 
 def load_bound(gw: Gateway, record_id: str) -> Record:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gateway._bound import RowFacts, row_problems
+from gateway._bound import FACT_COLUMNS, RowFacts, chain_statuses, check_rows, row_problems
 from gateway.client import ClientError, SubjectClient
 from gateway.domain.canonical import canonicalize
 from gateway.domain.merkle import leaf_hash
@@ -317,3 +317,27 @@ def test_rows_of_version_1_leaves_bind_by_their_plain_commitment() -> None:
         "subject_commitment is not the leaf's subject"
     ]
     assert row_problems(facts, data, [], ("repaired", 1), pepper) != []
+
+
+def test_a_row_read_just_before_a_transition_is_not_an_edit(sqlite_env: Env) -> None:
+    """Under READ COMMITTED (PostgreSQL) a transition may commit between a read's row SELECT
+    and its leaves' SELECT: the row read first is an earlier state, not an edit. Replayed here
+    deterministically: rows read, a transition applied, the rows then checked."""
+    env = sqlite_env
+    gw = env.runtime.gateway
+    one, *_ = _setup(env)
+    rid = _submit(env, one)
+    block = chain_statuses(gw).advance(env.chain.head())
+    stale_select = sa.select(*FACT_COLUMNS).where(sa.column("record_id") == rid)
+    with env.runtime.engine.connect() as conn:
+        stale = conn.execute(stale_select).all()
+    env.runtime.lifecycle.office_transition(rid, "objected", reason="objection-filed")
+    with env.runtime.engine.connect() as conn:
+        assert check_rows(gw, conn, stale, block=block) == {}
+    # an edit is not excused: the row rewound to before the transition, read and checked
+    with (
+        _edited(env, rid, status="active", status_version=0),
+        env.runtime.engine.connect() as conn,
+    ):
+        edited = conn.execute(stale_select).all()
+        assert set(check_rows(gw, conn, edited, block=block)) == {rid}
