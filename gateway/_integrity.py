@@ -9,6 +9,14 @@ Each finding names the check that caught it:
     record-leaf       each record row points at the log leaf whose hash is its record id
     envelope          each record's envelope opens with the gateway's keys (AES-GCM tag)
     record-commitment the opened record and salt hash to the leaf entry's commitment
+    record-row        every column a decision reads (org, category, subject, commitment,
+                      received_at, status, status version, successor, erasure) is what the
+                      record's leaf, its status leaves and RecordStatus on chain say
+                      (gateway/_bound.py; with the pepper and the chain's statuses only)
+    status-row        each status_change row is its status leaf (record, version, from, to,
+                      actor)
+    record-missing    a record leaf of the records log has no record row
+    status-leaf       a status leaf of the records log has no status_change row pointing at it
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
@@ -17,13 +25,14 @@ root, which the chain's checkpoints pin: `anchored-root` catches that.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway._bound import FACT_COLUMNS, RowFacts, record_entries, row_problems, status_leaves
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import Kek, open_, record_commitment
 from gateway.domain.errors import DomainError, EnvelopeError
@@ -31,6 +40,16 @@ from gateway.domain.merkle import leaf_hash, node_hash, root_from_perfect_subtre
 from node import Checkpoint
 
 _BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What binding rows needs: the network pepper (subject tags) and the chain's
+    ``(status, version)`` of a record id (RecordStatus, read before the rows; None: a
+    manifest without RecordStatus, nothing to compare)."""
+
+    pepper: bytes
+    chain_state: Callable[[str], tuple[str, int] | None]
 
 
 @dataclass(frozen=True)
@@ -232,13 +251,91 @@ def check_records(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Findi
     return findings
 
 
+def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
+    """Every record row and status_change row against the records log and the chain; every
+    leaf of the records log against its row."""
+    findings: list[Finding] = []
+    record_leaves: dict[str, int] = {}
+    status_at: dict[int, dict[str, Any]] = {}
+    for idx, entry in _rows(
+        conn, "SELECT idx, entry FROM log_entry WHERE log_name = 'records' ORDER BY idx"
+    ):
+        try:
+            doc = json.loads(bytes(entry))
+            kind = doc.get("kind")
+        except (ValueError, AttributeError):
+            continue  # entry-hash / anchored-root speak for the log itself
+        if kind == "record":
+            record_leaves[leaf_hash(bytes(entry)).hex()] = int(idx)
+        elif kind == "status" and isinstance(doc.get("event"), dict):
+            status_at[int(idx)] = doc["event"]
+    seen_records: set[str] = set()
+    rows = conn.execute(
+        sa.select(*FACT_COLUMNS).order_by(FACT_COLUMNS[1])  # log_index
+    ).all()
+    for start in range(0, len(rows), 500):
+        chunk = [RowFacts.of(r) for r in rows[start : start + 500]]
+        leaves = status_leaves(conn, (f.record_id for f in chunk))
+        entries = record_entries(conn, (f.log_index for f in chunk))
+        for facts in chunk:
+            seen_records.add(facts.record_id)
+            for problem in row_problems(
+                facts,
+                entries.get(facts.log_index),
+                leaves.get(facts.record_id, []),
+                binding.chain_state(facts.record_id),
+                binding.pepper,
+            ):
+                findings.append(Finding("record-row", f"record {facts.record_id}", problem))
+    for rid, idx in record_leaves.items():
+        if rid not in seen_records:
+            findings.append(
+                Finding("record-missing", f"records[{idx}]", f"no row for record {rid}")
+            )
+    pointed: set[int] = set()
+    for sid, rid, version, frm, to, actor, log_index in _rows(
+        conn,
+        "SELECT id, record_id, version, from_status, to_status, actor, log_index "
+        "FROM status_change ORDER BY id",
+    ):
+        pointed.add(int(log_index))
+        event = status_at.get(int(log_index))
+        if event is None or [
+            event.get(k) for k in ("record", "version", "from", "to", "actor")
+        ] != [rid, version, frm, to, actor]:
+            findings.append(
+                Finding(
+                    "status-row",
+                    f"status_change {sid}",
+                    f"records[{log_index}] is not this change's status leaf",
+                )
+            )
+    for idx, event in status_at.items():
+        if idx not in pointed:
+            findings.append(
+                Finding(
+                    "status-leaf",
+                    f"records[{idx}]",
+                    f"no status_change row points at this status leaf of record "
+                    f"{event.get('record')}",
+                )
+            )
+    return findings
+
+
 def check_store(
-    engine: Engine, keyring: Mapping[str, Kek], checkpoints: Mapping[str, list[Checkpoint]]
+    engine: Engine,
+    keyring: Mapping[str, Kek],
+    checkpoints: Mapping[str, list[Checkpoint]],
+    binding: Binding | None = None,
 ) -> list[Finding]:
-    """Every check over every log and record; an empty list means intact."""
+    """Every check over every log and record; an empty list means intact. With ``binding``
+    every row is compared with its leaves and the chain too (:func:`check_bindings`)."""
     findings: list[Finding] = []
     with engine.connect() as conn:
         for name, cps in checkpoints.items():
             findings += check_log(conn, name, cps)
         findings += check_records(conn, keyring)
+        if binding is not None:
+            findings += check_bindings(conn, binding)
     return findings

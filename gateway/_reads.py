@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from gateway._bound import FACT_COLUMNS, REASON, chain_statuses, check_rows
 from gateway._freetext import subject_objections
 from gateway._group_commit import GroupCommitter, PendingAccess
 from gateway._refusals import audit_refusal, log_read_refusal, log_refusal, refusal_logger
@@ -67,13 +68,7 @@ _READ_MEMBERS = {
 
 
 _RECORD: sa.Table = Record.__table__  # type: ignore[attr-defined]
-_CANDIDATE = sa.select(
-    _RECORD.c.record_id,
-    _RECORD.c.category,
-    _RECORD.c.subject_commitment,
-    _RECORD.c.status,
-    _RECORD.c.envelope,
-)
+_CANDIDATE = sa.select(*FACT_COLUMNS, _RECORD.c.envelope)  # every column decisions read
 _BY_ID = _CANDIDATE.where(_RECORD.c.record_id == sa.bindparam("record_id"))
 _BY_SUBJECT = _CANDIDATE.where(
     _RECORD.c.subject_commitment == sa.bindparam("subject"),
@@ -232,6 +227,8 @@ class Reader:
             log_read_refusal(self.gw, self.committer, doc, exc, message, signature, subject)
             raise
 
+        # the chain's record statuses first, then the rows (gateway/_bound.py says why)
+        bound_block = chain_statuses(gw).advance(self.confirmed_block()[0])
         # candidates (Core statements built once: this is the hot path)
         with read_only(gw.engine).connect() as conn:
             if record_id is not None:
@@ -246,7 +243,8 @@ class Reader:
                         _BY_SUBJECT, {"subject": commitment.hex(), "categories": list(cats)}
                     ).all()
                 )
-        rows = [r for r in rows if r.category in cats]
+            rows = [r for r in rows if r.category in cats]
+            unbound = check_rows(gw, conn, rows, block=bound_block)  # edited rows decide nothing
 
         # the chain, at the latest confirmed block
         block, block_ts = self.confirmed_block()
@@ -255,6 +253,9 @@ class Reader:
         query = ReadQuery(requester, purpose.code, frozenset(cats), requester_org.kind)
         decisions: list[tuple[Any, Decision, dict[str, Any]]] = []
         for row in rows:
+            if row.record_id in unbound:
+                decisions.append((row, Decision(row.record_id, False, REASON), {}))
+                continue
             fields, record_json = self._open(row)
             view = RecordView(
                 row.record_id,
@@ -506,22 +507,18 @@ class Reader:
         superseded record stays visible to its subject), with the fields; erased records are
         listed without content. Authenticated like :meth:`subject_view`."""
         commitment = self._subject_query(body, "records")
+        bound_block = chain_statuses(self.gw).advance(self.confirmed_block()[0])
         with read_only(self.gw.engine).connect() as conn:
             rows = conn.execute(
-                sa.select(
-                    _RECORD.c.record_id,
-                    _RECORD.c.category,
-                    _RECORD.c.status,
-                    _RECORD.c.successor,
-                    _RECORD.c.org_id,
-                    _RECORD.c.envelope,
-                    _RECORD.c.received_at,
+                _CANDIDATE.where(_RECORD.c.subject_commitment == commitment.hex()).order_by(
+                    _RECORD.c.log_index
                 )
-                .where(_RECORD.c.subject_commitment == commitment.hex())
-                .order_by(_RECORD.c.log_index)
             ).all()
+            unbound = check_rows(self.gw, conn, rows, block=bound_block)
         records = []
         for row in rows:
+            if row.record_id in unbound:
+                continue  # an edited row: maybe another subject's record (logged in check_rows)
             fields, _ = self._open(row)
             records.append(
                 {

@@ -27,7 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway._anchor import latest_confirmed
-from gateway._integrity import Finding, check_store
+from gateway._bound import chain_statuses, load_bound
+from gateway._integrity import Binding, Finding, check_store
 from gateway._keys import GatewaySecrets
 from gateway._receipt_mark import ReceiptMark
 from gateway.domain.canonical import canonicalize, parse_json
@@ -168,6 +169,8 @@ class _Prepared:
     entry_bytes: bytes
     dedup_key: bytes
     canonical: bytes
+    subject: str
+    """hex subject commitment: the row's lookup column (the leaf holds only its tag)"""
 
 
 @dataclass(frozen=True)
@@ -327,16 +330,20 @@ class Gateway:
     def _store(self, sub: Submission, digest: bytes, now: int) -> SubmitResult:
         prepared = []
         for r, sig in zip(sub.records, sub.leaf_signatures(), strict=True):
+            subject = subject_commitment(self.secrets.pepper, r.record.subject)
             entry = make_leaf_entry(
                 org=sub.org,
                 category=r.record.category,
-                subject_commitment=subject_commitment(self.secrets.pepper, r.record.subject),
+                subject_commitment=subject,
                 commitment=r.commitment,
                 signature=sig,
                 received_at=now,
+                pepper=self.secrets.pepper,
             )
             canon = r.record.canonical()
-            prepared.append(_Prepared(r, entry, leaf_bytes(entry), self._dedup_key(canon), canon))
+            prepared.append(
+                _Prepared(r, entry, leaf_bytes(entry), self._dedup_key(canon), canon, subject.hex())
+            )
         kek = self.secrets.active_kek
         try:
             with session_scope(self.engine) as s:
@@ -391,7 +398,7 @@ class Gateway:
                             "log_index": index,
                             "org_id": hex0x(sub.org),
                             "category": r.record.category,
-                            "subject_commitment": p.entry["subject"],
+                            "subject_commitment": p.subject,
                             "commitment": r.commitment.hex(),
                             "dedup_key": key,
                             "envelope": envelope.to_bytes(),
@@ -586,6 +593,7 @@ class Gateway:
         )
         try:
             self._check_signer(org, signer, signed_at)
+            row = load_bound(self, row.record_id)  # its org_id decides: as the log says
             if hex0x(org) != row.org_id:
                 raise Forbidden(
                     "only the submitting department may open its record; "
@@ -653,7 +661,14 @@ class Gateway:
         """Check the whole database against the chain (see gateway/_integrity.py)."""
         client = self.deployment.checkpoint_log(self.chain)
         checkpoints = {name: client.checkpoints(lid) for name, lid in self.log_ids.items()}
-        return check_store(self.engine, self.secrets.keyring, checkpoints)
+        index = chain_statuses(self)
+        block = index.advance(self.chain.head())  # before the rows are read
+
+        def chain_state(record_id: str) -> tuple[str, int]:
+            return index.at(record_id, block)
+
+        binding = Binding(self.secrets.pepper, chain_state)
+        return check_store(self.engine, self.secrets.keyring, checkpoints, binding)
 
     def receipt(self, record_id: str) -> dict[str, Any]:
         return dict(json.loads(self._record_row(record_id).receipt))

@@ -137,3 +137,10 @@ class InvalidParameter(GatewayError):
     its type's range."""
 
     code = "invalid-parameter"
+
+
+class RecordUnverified(GatewayError):
+    """A record's row does not match its records-log leaves or the chain's RecordStatus (an
+    edited or incomplete row): nothing is decided on it."""
+
+    code = "record-unverified"

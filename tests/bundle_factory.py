@@ -203,6 +203,7 @@ class BundleFactory:
     gateway_org: bytes = field(default_factory=lambda: org_id_for(GATEWAY_USCC))
     pepper: bytes = PEPPER
     log_override: bytes | None = None  # receipt into a log that is not this gateway's
+    leaf_version: int = 2  # 1: a leaf written before the subject tag (plain commitment)
 
     @property
     def domain(self) -> SigningDomain:
@@ -276,7 +277,11 @@ class BundleFactory:
             commitment=commitments[position],
             signature=sig,
             received_at=received_at,
+            pepper=self.pepper,
         )
+        if self.leaf_version == 1:
+            del leaf["subject_tag"]
+            leaf |= {"v": 1, "subject": subject_commitment(self.pepper, subject).hex()}
         entry_hash = leaf_hash(leaf_bytes(leaf))
         tree = MemoryTree(
             entry_hash if i == leaf_index else leaf_hash(b"filler %d" % i) for i in range(log_size)

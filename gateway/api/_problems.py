@@ -59,6 +59,7 @@ _TABLE: list[tuple[type[Exception], int, str]] = [
     (g.LogOutOfRange, 400, "Log range out of bounds"),
     (g.NotAnchoredYet, 409, "Not anchored yet"),
     (g.ChainDisagrees, 503, "Database and chain disagree"),
+    (g.RecordUnverified, 409, "Record row does not match the records log"),
     (LogCorrupted, 500, "Log corrupted"),
     (ChainUnavailable, 503, "Chain unavailable"),
     (v.ChainQueryFailed, 503, "Chain could not answer"),

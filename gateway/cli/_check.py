@@ -25,15 +25,16 @@ def check(
 ) -> None:
     """Recompute every log from its entries, check every stored hash, open every envelope and
     compare with the checkpoints on chain. Exit 0 when intact, 1 with each finding named."""
+    from gateway._bound import ChainStatuses
     from gateway._config import Settings, default_data_dir
-    from gateway._integrity import check_store
+    from gateway._integrity import Binding, check_store
     from gateway._keys import load_secrets
     from gateway._receipt_mark import mark_findings
     from gateway._runtime import _gateway_org
     from gateway._service import LOG_NAMES
     from gateway.domain.records import log_id
     from gateway.store import make_engine
-    from node import Deployment, open_chain
+    from node import Deployment, ManifestError, open_chain
 
     settings = Settings(
         data_dir=data_dir or default_data_dir(), dev=dev, database_url=database_url, rpc_url=rpc
@@ -45,9 +46,19 @@ def check(
     gateway_org = _gateway_org(settings)
     client = deployment.checkpoint_log(chain)
     checkpoints = {n: client.checkpoints(log_id(gateway_org, n)) for n in LOG_NAMES}
+    try:
+        statuses: ChainStatuses | None = ChainStatuses(deployment.record_status(chain))
+    except ManifestError:
+        statuses = None  # a manifest from before RecordStatus: rows against the log only
+    block = statuses.advance(chain.head()) if statuses else 0  # before the rows are read
+
+    def chain_state(record_id: str) -> tuple[str, int] | None:
+        return statuses.at(record_id, block) if statuses else None
+
+    binding = Binding(secrets.pepper, chain_state)
     engine = make_engine(settings.db_url)
     try:
-        findings = check_store(engine, secrets.keyring, checkpoints)
+        findings = check_store(engine, secrets.keyring, checkpoints, binding)
         findings += mark_findings(settings.data_dir, bytes(secrets.signer.key), engine)
     finally:
         engine.dispose()

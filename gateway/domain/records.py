@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -78,11 +79,14 @@ __all__ = [
     "receipt_message",
     "receipt_signer",
     "record_id",
+    "subject_tag",
     "verify_batch_path",
 ]
 
 SIGNATURE_SCHEME: Final = "eip712-v1"
-LEAF_VERSION: Final = 1
+LEAF_VERSION: Final = 2
+"""Version of the leaf entries the gateway writes; version 1 entries still parse and verify."""
+LEAF_VERSIONS: Final = (1, 2)
 LOG_NAMES: Final = ("records", "access")
 MAX_BATCH_RECORDS: Final = 1000
 """Default upper bound on the records of one submission (:func:`parse_submission`)."""
@@ -91,6 +95,7 @@ SignatureType: TypeAlias = Literal["CreditRecord", "CreditRecordBatch"]
 
 _ORG_PREFIX: Final = b"creditchain/org/v1:"
 _LOG_PREFIX: Final = b"creditchain/log/v1:"
+_SUBJECT_TAG_PREFIX: Final = b"creditchain/record-subject/v1"
 _HEX: Final = re.compile(r"[0-9a-f]*")
 _UINT32: Final = 2**32 - 1
 _UINT64: Final = 2**64 - 1
@@ -615,10 +620,29 @@ def _parse_batch(value: object, pointer: str) -> BatchPosition:
 # §5 leaf entries
 
 
+def subject_tag(pepper: bytes, record_commitment: bytes, subject_commitment: bytes) -> bytes:
+    """The unlinkable subject tag of a version-2 leaf entry (formats.md §5):
+    ``HMAC-SHA256(pepper, "creditchain/record-subject/v1" || record commitment || subject
+    commitment)``.
+
+    The record commitment is unique per record (it hashes a fresh random salt), so two
+    records of one subject carry unrelated tags; only holders of the network pepper can
+    recompute a tag from a subject id.
+    """
+    _check_bytes(record_commitment, 32, "record commitment")
+    _check_bytes(subject_commitment, 32, "subject commitment")
+    message = _SUBJECT_TAG_PREFIX + record_commitment + subject_commitment
+    return hmac.new(pepper, message, hashlib.sha256).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class LeafEntry:
-    """A records-log leaf entry (formats.md §5). It carries no identifier in the clear:
-    ``subject`` is the peppered subject commitment."""
+    """A records-log leaf entry (formats.md §5). It carries no identifier in the clear.
+
+    ``subject`` is, in a version-2 entry (member ``subject_tag``), the unlinkable
+    :func:`subject_tag`; in a version-1 entry (member ``subject``), the peppered subject
+    commitment itself. :meth:`names_subject` checks either against a subject commitment.
+    """
 
     org: bytes
     category: str
@@ -626,6 +650,7 @@ class LeafEntry:
     commitment: bytes
     sig: DepartmentSignature
     received_at: int
+    v: int = LEAF_VERSION
 
     def __post_init__(self) -> None:
         _check_bytes(self.org, 32, "org id")
@@ -634,14 +659,23 @@ class LeafEntry:
         _check_bytes(self.subject, 32, "subject commitment")
         _check_bytes(self.commitment, 32, "record commitment")
         _check_uint(self.received_at, _UINT64, "received_at")
+        if self.v not in LEAF_VERSIONS:
+            raise ValueError(f"leaf entry version must be one of {LEAF_VERSIONS}")
+
+    def names_subject(self, pepper: bytes, subject_commitment: bytes) -> bool:
+        """Whether this entry is about the subject with commitment ``subject_commitment``."""
+        if self.v == 1:
+            return hmac.compare_digest(self.subject, subject_commitment)
+        expected = subject_tag(pepper, self.commitment, subject_commitment)
+        return hmac.compare_digest(self.subject, expected)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "v": LEAF_VERSION,
+            "v": self.v,
             "kind": "record",
             "org": hex0x(self.org),
             "category": self.category,
-            "subject": self.subject.hex(),
+            "subject" if self.v == 1 else "subject_tag": self.subject.hex(),
             "commitment": self.commitment.hex(),
             "sig": self.sig.to_json(),
             "received_at": self.received_at,
@@ -665,37 +699,46 @@ def make_leaf_entry(
     commitment: bytes,
     signature: DepartmentSignature,
     received_at: int,
+    pepper: bytes,
 ) -> dict[str, Any]:
-    """Build the §5 leaf entry of an accepted record as a JSON object.
+    """Build the §5 (version 2) leaf entry of an accepted record as a JSON object: the subject
+    appears only as its :func:`subject_tag`.
 
     Raises:
         ValueError: a value of the wrong size or out of range.
     """
-    return LeafEntry(
-        org, category, subject_commitment, commitment, signature, received_at
-    ).to_json()
+    tag = subject_tag(pepper, commitment, subject_commitment)
+    return LeafEntry(org, category, tag, commitment, signature, received_at).to_json()
 
 
 def parse_leaf_entry(obj: object) -> LeafEntry:
-    """Parse a §5 leaf entry strictly (exact members, lowercase hex, integer ranges).
+    """Parse a §5 leaf entry strictly (exact members, lowercase hex, integer ranges): version 2
+    (``subject_tag``) or version 1 (``subject``, the plain subject commitment).
 
     Raises:
         MalformedObject: naming the offending member.
     """
+    version = obj.get("v") if isinstance(obj, Mapping) else None
+    subject_member = "subject" if type(version) is int and version == 1 else "subject_tag"
     doc = _object(
-        obj, "", ("v", "kind", "org", "category", "subject", "commitment", "sig", "received_at")
+        obj,
+        "",
+        ("v", "kind", "org", "category", subject_member, "commitment", "sig", "received_at"),
     )
-    if type(doc["v"]) is not int or doc["v"] != LEAF_VERSION:
-        raise MalformedObject("/v", f"unsupported leaf entry version (expected {LEAF_VERSION})")
+    if type(doc["v"]) is not int or doc["v"] not in LEAF_VERSIONS:
+        raise MalformedObject("/v", f"unsupported leaf entry version (expected {LEAF_VERSIONS})")
     if doc["kind"] != "record":
         raise MalformedObject("/kind", "must be 'record'")
     return LeafEntry(
         org=parse_hex(doc["org"], size=32, prefixed=True, pointer="/org"),
         category=_text(doc["category"], "/category"),
-        subject=parse_hex(doc["subject"], size=32, prefixed=False, pointer="/subject"),
+        subject=parse_hex(
+            doc[subject_member], size=32, prefixed=False, pointer="/" + subject_member
+        ),
         commitment=parse_hex(doc["commitment"], size=32, prefixed=False, pointer="/commitment"),
         sig=_parse_department_signature(doc["sig"], "/sig"),
         received_at=_uint(doc["received_at"], "/received_at", _UINT64),
+        v=doc["v"],
     )
 
 

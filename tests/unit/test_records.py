@@ -50,6 +50,7 @@ from gateway.domain.records import (
     receipt_message,
     receipt_signer,
     record_id,
+    subject_tag,
     verify_batch_path,
 )
 from gateway.domain.signing import sign_typed, signing_domain, typed_signer
@@ -70,6 +71,7 @@ ORG = org_id_for(DEPT_USCC)
 GATEWAY_ORG = org_id_for(GATEWAY_USCC)
 SALT = bytes(range(32))
 NONCE = b"\x42" * 32
+PEPPER = b"\x17" * 32
 T = 1_795_660_000
 
 
@@ -313,13 +315,15 @@ def test_leaf_entry_shape_and_record_id() -> None:
         commitment=commitment(raw, SALT),
         signature=sig,
         received_at=T + 1,
+        pepper=PEPPER,
     )
+    tag = subject_tag(PEPPER, commitment(raw, SALT), subject)
     assert entry == {
-        "v": 1,
+        "v": 2,
         "kind": "record",
         "org": "0x" + ORG.hex(),
         "category": "admin_penalty",
-        "subject": subject.hex(),
+        "subject_tag": tag.hex(),
         "commitment": commitment(raw, SALT).hex(),
         "sig": {
             "scheme": "eip712-v1",
@@ -337,6 +341,34 @@ def test_leaf_entry_shape_and_record_id() -> None:
     assert parsed.to_json() == entry
     assert parsed.leaf_hash.hex() == record_id(data)
     assert SUBJECT_USCC not in data.decode()
+    assert subject.hex() not in data.decode()
+    assert parsed.names_subject(PEPPER, subject)
+    assert not parsed.names_subject(PEPPER, hashlib.sha256(b"other").digest())
+    assert not parsed.names_subject(b"another pepper", subject)
+
+
+def test_leaf_subject_tags_do_not_link_records_of_one_subject() -> None:
+    subject = hashlib.sha256(b"subject").digest()
+    tags = {
+        subject_tag(PEPPER, commitment(sample_record(ORG), salt), subject)
+        for salt in (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
+    }
+    assert len(tags) == 3
+
+
+def test_version_1_leaf_entries_still_parse_and_name_their_subject() -> None:
+    """Logs are append-only: entries written before the subject tag keep verifying."""
+    v2 = _leaf()
+    subject = bytes(32)
+    v1 = {k: v for k, v in v2.items() if k != "subject_tag"} | {"v": 1, "subject": subject.hex()}
+    parsed = parse_leaf_entry(copy.deepcopy(v1))
+    assert parsed.v == 1
+    assert parsed.to_json() == v1
+    assert parsed.leaf_hash == leaf_hash(canonicalize(v1))
+    assert parsed.names_subject(PEPPER, subject)
+    with pytest.raises(MalformedObject) as info:
+        parse_leaf_entry(v1 | {"v": 2})
+    assert info.value.pointer == "/subject"
 
 
 def test_batch_leaf_entry_round_trips() -> None:
@@ -349,6 +381,7 @@ def test_batch_leaf_entry_round_trips() -> None:
         commitment=commitments[1],
         signature=sigs[1],
         received_at=T,
+        pepper=PEPPER,
     )
     assert entry["sig"]["batch"] == {
         "root": sigs[1].batch.root.hex() if sigs[1].batch else None,
@@ -369,17 +402,18 @@ def _leaf() -> dict[str, Any]:
         commitment=commitments[0],
         signature=sigs[0],
         received_at=T,
+        pepper=PEPPER,
     )
 
 
 @pytest.mark.parametrize(
     ("mutate", "pointer"),
     [
-        (lambda e: e.update(v=2), "/v"),
+        (lambda e: e.update(v=3), "/v"),
         (lambda e: e.update(v=True), "/v"),
         (lambda e: e.update(kind="access"), "/kind"),
         (lambda e: e.update(org=e["org"].upper()), "/org"),
-        (lambda e: e.update(subject="0x" + e["subject"]), "/subject"),
+        (lambda e: e.update(subject_tag="0x" + e["subject_tag"]), "/subject_tag"),
         (lambda e: e.update(commitment=e["commitment"][:-2]), "/commitment"),
         (lambda e: e.update(received_at=-1), "/received_at"),
         (lambda e: e.update(received_at=1.5), "/received_at"),

@@ -7,11 +7,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from gateway.domain.identifiers import SubjectId, subject_commitment
 from gateway.verify import (
     DEFAULT_CHECKS,
     Anchor,
@@ -107,6 +109,24 @@ def test_record_and_salt_go_together() -> None:
 def test_with_the_pepper_the_subject_commitment_is_checked() -> None:
     bundle, view = FACTORY.scenario()
     assert verify_bundle(bundle, view, trusted=TRUSTED, pepper=FACTORY.pepper).subject_checked
+    assert failing_check(bundle, view, pepper=hashlib.sha256(b"other").digest()) == (
+        "record-commitment"
+    )
+
+
+def test_the_leaf_holds_an_unlinkable_subject_tag_not_the_commitment() -> None:
+    bundle, _ = FACTORY.scenario()
+    subject = SubjectId("uscc", bundle["record"]["subject"]["id"])
+    assert bundle["leaf"]["v"] == 2
+    assert subject_commitment(FACTORY.pepper, subject).hex() not in json.dumps(bundle["leaf"])
+
+
+def test_version_1_leaves_still_verify_with_and_without_the_pepper() -> None:
+    old = BundleFactory(leaf_version=1)
+    bundle, view = old.scenario()
+    assert bundle["leaf"]["v"] == 1
+    assert verify_bundle(bundle, view, trusted=TRUSTED, pepper=old.pepper).subject_checked
+    assert not verify_bundle(bundle, view, trusted=TRUSTED).subject_checked
     assert failing_check(bundle, view, pepper=hashlib.sha256(b"other").digest()) == (
         "record-commitment"
     )
@@ -451,7 +471,7 @@ RULES: list[tuple[Path, set[str]]] = [
     (("leaf", "org"), {"record-commitment"}),
     (("leaf", "category"), {"record-commitment"}),
     (("leaf", "commitment"), {"record-commitment"}),
-    (("leaf", "subject"), {"leaf-hash"}),  # without the pepper only the leaf hash binds it
+    (("leaf", "subject_tag"), {"leaf-hash"}),  # without the pepper only the leaf hash binds it
     (("leaf", "sig", "scheme"), {"malformed"}),
     (("leaf", "sig", "type"), {"malformed"}),
     (("leaf", "sig"), {"department-signature"}),
@@ -472,7 +492,7 @@ RULES: list[tuple[Path, set[str]]] = [
     (("status", "source"), {"status"}),
     (("status", "record_id"), {"leaf-hash"}),
 ]
-PEPPER_RULES: list[tuple[Path, set[str]]] = [(("leaf", "subject"), {"record-commitment"})]
+PEPPER_RULES: list[tuple[Path, set[str]]] = [(("leaf", "subject_tag"), {"record-commitment"})]
 
 
 def expected(path: Path, rules: list[tuple[Path, set[str]]]) -> set[str]:
