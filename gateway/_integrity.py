@@ -13,7 +13,8 @@ Each finding names the check that caught it:
                       received_at, status, status version, successor, erasure) is what the
                       record's leaf, its status leaves and RecordStatus on chain say
                       (gateway/_bound.py; with the pepper and the chain's statuses only)
-    status-row        each status_change row is its status leaf (record, version, from, to,
+    status-row        each status_change row is its status leaf (the signed transition it
+                      relays and its signature included; record, version, from, to,
                       actor)
     record-missing    a record leaf of the records log has no record row
     status-leaf       a status leaf of the records log has no status_change row pointing at it
@@ -36,8 +37,9 @@ from gateway._bound import FACT_COLUMNS, RowFacts, record_entries, row_problems,
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import Kek, open_, record_commitment
 from gateway.domain.errors import DomainError, EnvelopeError
+from gateway.domain.lifecycle import event_hash
 from gateway.domain.merkle import leaf_hash, node_hash, root_from_perfect_subtrees
-from node import Checkpoint
+from node import Checkpoint, StatusCode
 
 _BATCH = 5000
 
@@ -257,6 +259,7 @@ def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
     findings: list[Finding] = []
     record_leaves: dict[str, int] = {}
     status_at: dict[int, dict[str, Any]] = {}
+    status_sig: dict[int, Any] = {}
     for idx, entry in _rows(
         conn, "SELECT idx, entry FROM log_entry WHERE log_name = 'records' ORDER BY idx"
     ):
@@ -269,6 +272,7 @@ def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
             record_leaves[leaf_hash(bytes(entry)).hex()] = int(idx)
         elif kind == "status" and isinstance(doc.get("event"), dict):
             status_at[int(idx)] = doc["event"]
+            status_sig[int(idx)] = doc.get("sig")
     seen_records: set[str] = set()
     rows = conn.execute(
         sa.select(*FACT_COLUMNS).order_by(FACT_COLUMNS[1])  # log_index
@@ -293,16 +297,19 @@ def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
                 Finding("record-missing", f"records[{idx}]", f"no row for record {rid}")
             )
     pointed: set[int] = set()
-    for sid, rid, version, frm, to, actor, log_index in _rows(
+    for sid, rid, version, frm, to, actor, log_index, transition, signature in _rows(
         conn,
-        "SELECT id, record_id, version, from_status, to_status, actor, log_index "
-        "FROM status_change ORDER BY id",
+        "SELECT id, record_id, version, from_status, to_status, actor, log_index, transition, "
+        "signature FROM status_change ORDER BY id",
     ):
         pointed.add(int(log_index))
         event = status_at.get(int(log_index))
-        if event is None or [
-            event.get(k) for k in ("record", "version", "from", "to", "actor")
-        ] != [rid, version, frm, to, actor]:
+        if (
+            event is None
+            or [event.get(k) for k in ("record", "version", "from", "to", "actor")]
+            != [rid, version, frm, to, actor]
+            or not _relayed_as_logged(event, status_sig.get(int(log_index)), transition, signature)
+        ):
             findings.append(
                 Finding(
                     "status-row",
@@ -321,6 +328,30 @@ def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _relayed_as_logged(event: dict[str, Any], sig: Any, transition: str, signature: str) -> bool:
+    """The relay outbox's signed transition (what goes on chain) is the one the status leaf
+    logged: the same signature, and every member derived from the leaf's event."""
+    if not isinstance(sig, dict) or sig.get("value") != signature:
+        return False
+    try:
+        t = json.loads(transition)
+        code = StatusCode[str(event["to"]).upper()]
+        expected = {
+            "record_id": event["record"],
+            "origin": str(event["origin"]).removeprefix("0x"),
+            "to": int(code),
+            "successor": event["successor"] or "00" * 32,
+            "reason": event["reason"],
+            "evidence": event_hash(event).hex(),
+            "actor": str(event["actor"]).removeprefix("0x"),
+            "version": event["version"],
+            "deadline": sig.get("deadline"),
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return isinstance(t, dict) and t == expected
 
 
 def check_store(
