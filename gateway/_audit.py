@@ -10,6 +10,11 @@ tree is recomputed from the entries alone. Findings name their place:
                     entry that differs is located with the gateway's own inclusion proofs
     consistency     two consecutive checkpoints on chain are not consistent (cannot happen with
                     the CheckpointLog contract; checked anyway)
+    index           the gateway's access index (what subjects' and auditors' traces are found
+                    by) lacks a decision an access entry says, or holds one no entry says
+
+Entries are served to a signed ``LogRequest`` only (formats §9.2): ``sign(action, start,
+end)`` builds one with the auditor's key.
 """
 
 from __future__ import annotations
@@ -17,14 +22,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
+from gateway._access_index import IndexRow, compare_index, describe, entry_rows, parse_entry
 from gateway.domain.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
 from node import Checkpoint, CheckpointLogClient
 
 PAGE = 10_000
 """Entries per request; the gateway serves at most gateway.store.MAX_ENTRIES_PER_READ."""
+
+LogSigner = Callable[[str, int, int], dict[str, Any]]
+"""``(action, start, end) -> body`` of a signed ``LogRequest`` (gateway.client)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ def verify_log(
     log: str,
     checkpoints: list[Checkpoint],
     *,
+    sign: LogSigner,
     progress: Callable[[int], None] | None = None,
     page: int = PAGE,
 ) -> AuditReport:
@@ -94,12 +105,20 @@ def verify_log(
 
     tree = MemoryTree()
 
-    def fetch(start: int, end: int) -> httpx.Response:
-        return http.get(
+    with_index = log == "access"
+
+    def fetch(start: int, end: int) -> tuple[httpx.Response, httpx.Response | None]:
+        entries = http.post(
             f"{base_url}/v1/logs/{log}/entries",
-            params={"start": start, "end": end},
+            json=sign(f"entries/{log}", start, end),
             headers={"accept": "application/jsonl"},
         )
+        index = (
+            http.post(f"{base_url}/v1/logs/access/index", json=sign("index/access", start, end))
+            if with_index and entries.status_code == 200
+            else None
+        )
+        return entries, index
 
     # One page in flight while the previous one is hashed (the gateway encodes, we hash).
     pages = [(a, min(a + page, served_size)) for a in range(0, served_size, page)]
@@ -107,23 +126,24 @@ def verify_log(
         pending = pool.submit(fetch, *pages[0]) if pages else None
         for k, (start, end) in enumerate(pages):
             assert pending is not None
-            r = pending.result()
+            r, ri = pending.result()
             pending = pool.submit(fetch, *pages[k + 1]) if k + 1 < len(pages) else None
-            if r.status_code != 200:
-                detail = (
-                    r.json().get("detail", r.text)
-                    if r.headers.get("content-type", "").endswith("json")
-                    else r.text
-                )
-                report.findings.append(
-                    AuditFinding(
-                        "unavailable",
-                        f"{where}[{start}:{end}]",
-                        f"the gateway could not serve these entries (HTTP {r.status_code}): "
-                        f"{detail}",
+            for what, resp in (("entries", r), ("index", ri)):
+                if resp is not None and resp.status_code != 200:
+                    detail = (
+                        resp.json().get("detail", resp.text)
+                        if resp.headers.get("content-type", "").endswith("json")
+                        else resp.text
                     )
-                )
-                return report
+                    report.findings.append(
+                        AuditFinding(
+                            "unavailable",
+                            f"{where}[{start}:{end}]",
+                            f"the gateway could not serve these {what} "
+                            f"(HTTP {resp.status_code}): {detail}",
+                        )
+                    )
+                    return report
             entries = _lines(r)
             if len(entries) != end - start:
                 report.findings.append(
@@ -135,6 +155,8 @@ def verify_log(
                 )
                 return report
             tree.extend(leaf_hash(e) for e in entries)
+            if ri is not None:
+                report.findings += _index_findings(where, start, entries, ri.json()["rows"])
             if progress is not None:
                 progress(len(entries))
     report.entries = tree.size
@@ -169,6 +191,21 @@ def verify_log(
                 )
             )
     return report
+
+
+def _index_findings(
+    where: str, start: int, entries: list[bytes], rows: list[list[Any]]
+) -> list[AuditFinding]:
+    """The gateway's index for a page against the decisions its entries say."""
+    want: list[IndexRow] = []
+    for i, e in enumerate(entries, start):
+        doc = parse_entry(e)
+        if doc is not None:
+            want += entry_rows(i, doc)
+    return [
+        AuditFinding("index", f"{where}[{row[0]}]", describe(kind, row))
+        for kind, row in compare_index(want, [tuple(r) for r in rows])
+    ]
 
 
 def _lines(r: httpx.Response) -> list[bytes]:

@@ -9,6 +9,9 @@ Each finding names the check that caught it:
     record-leaf       each record row points at the log leaf whose hash is its record id
     envelope          each record's envelope opens with the gateway's keys (AES-GCM tag)
     record-commitment the opened record and salt hash to the leaf entry's commitment
+    access-index      every access-log entry's decisions have their access_decision rows, and
+                      every row is a decision its entry says (requester, subject, record,
+                      purpose, decision, reason, basis, grant, time): both directions
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
@@ -24,6 +27,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway._access_index import (
+    IndexRow,
+    compare_index,
+    describe,
+    entry_rows,
+    parse_entry,
+    plain_row,
+    row_key,
+    tag_key,
+)
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import Kek, open_, record_commitment
 from gateway.domain.errors import DomainError, EnvelopeError
@@ -232,13 +245,55 @@ def check_records(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Findi
     return findings
 
 
+def check_access_index(conn: sa.Connection, pepper: bytes) -> list[Finding]:
+    """The ``access_decision`` index against the access log, both directions
+    (:mod:`gateway._access_index`)."""
+    key = tag_key(pepper)
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for row in conn.execute(sa.text("SELECT * FROM access_decision ORDER BY log_index, id")):
+        m = dict(row._mapping)
+        by_index.setdefault(int(m["log_index"]), []).append(m)
+    findings: list[Finding] = []
+
+    def report(diffs: list[tuple[str, IndexRow]]) -> None:
+        for kind, r in diffs:
+            findings.append(Finding("access-index", f"access[{r[0]}]", describe(kind, r)))
+
+    for idx, raw in _rows(
+        conn, "SELECT idx, entry FROM log_entry WHERE log_name = 'access' ORDER BY idx"
+    ):
+        idx = int(idx)
+        doc = parse_entry(bytes(raw))
+        rows = by_index.pop(idx, [])
+        if doc is None:
+            report(compare_index([], [plain_row(r) for r in rows]))
+            continue
+        try:
+            want = entry_rows(idx, doc)
+            have = [row_key(key, doc, r) for r in rows]
+        except (KeyError, TypeError, ValueError):
+            findings.append(Finding("access-index", f"access[{idx}]", "unreadable entry"))
+            continue
+        report(compare_index(want, have))
+    for rows in by_index.values():  # rows pointing past the log
+        report(compare_index([], [plain_row(r) for r in rows]))
+    return findings
+
+
 def check_store(
-    engine: Engine, keyring: Mapping[str, Kek], checkpoints: Mapping[str, list[Checkpoint]]
+    engine: Engine,
+    keyring: Mapping[str, Kek],
+    checkpoints: Mapping[str, list[Checkpoint]],
+    *,
+    pepper: bytes | None = None,
 ) -> list[Finding]:
-    """Every check over every log and record; an empty list means intact."""
+    """Every check over every log and record; an empty list means intact. With the
+    ``pepper``, also the access index against the access log."""
     findings: list[Finding] = []
     with engine.connect() as conn:
         for name, cps in checkpoints.items():
             findings += check_log(conn, name, cps)
         findings += check_records(conn, keyring)
+        if pepper is not None:
+            findings += check_access_index(conn, pepper)
     return findings

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from gateway._access_index import TAG_SALT_BYTES, subject_tag, tag_key, verified_decisions
 from gateway._group_commit import GroupCommitter, PendingAccess
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
@@ -125,6 +127,7 @@ class Reader:
         self._lock = threading.Lock()
         self._block_refresh = threading.Lock()
         self.committer = GroupCommitter(gateway.engine)
+        self.tag_key = tag_key(gateway.secrets.pepper)
 
     def confirmed_block(self) -> tuple[int, int]:
         """(number, timestamp) of the latest confirmed block, asked of the chain at most every
@@ -266,11 +269,13 @@ class Reader:
         reasons = Counter(d.reason for _, d, _ in decisions if not d.allowed)
         first_reason = next((d.reason for _, d, _ in decisions if not d.allowed), "allowed")
 
+        tag_salt = os.urandom(TAG_SALT_BYTES)  # no value shared by two entries of a subject
         entry = {
-            "v": 1,
+            "v": 2,
             "kind": "access",
             "requester": hex0x(requester),
-            "subject": commitment.hex(),
+            "subject_salt": tag_salt.hex(),
+            "subject_tag": subject_tag(self.tag_key, tag_salt, commitment).hex(),
             "subject_digest": digest.hex() if subject is not None else None,
             "record": record_id.hex() if record_id else None,
             "purpose": purpose.code,
@@ -284,6 +289,7 @@ class Reader:
                     "allowed": d.allowed,
                     "reason": d.reason,
                     "basis": d.basis,
+                    "grant": hex0x(d.grant_id) if d.grant_id else None,
                     "fields": sorted(d.released),
                 }
                 for _, d, _ in decisions
@@ -450,9 +456,9 @@ class Reader:
         size = anchored.size if anchored else 0
         with session_scope(self.gw.engine, read_only=True) as s:
             log = DbLog(s, "access")
+            items = verified_decisions(log, self.tag_key, items) if log.exists() else []
             for item in items:
                 i = item["log_index"]
-                item["entry"] = log.entry(i).decode() if log.exists() else None
                 if i < size:
                     item["inclusion"] = [p.hex() for p in log.inclusion_proof(i, size)]
                 else:

@@ -614,7 +614,9 @@ class Gateway:
         """Check the whole database against the chain (see gateway/_integrity.py)."""
         client = self.deployment.checkpoint_log(self.chain)
         checkpoints = {name: client.checkpoints(lid) for name, lid in self.log_ids.items()}
-        return check_store(self.engine, self.secrets.keyring, checkpoints)
+        return check_store(
+            self.engine, self.secrets.keyring, checkpoints, pepper=self.secrets.pepper
+        )
 
     def receipt(self, record_id: str) -> dict[str, Any]:
         return dict(json.loads(self._record_row(record_id).receipt))

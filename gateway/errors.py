@@ -112,3 +112,9 @@ class NoOfficeKey(GatewayError):
     """The gateway holds no credit-office key for an automatic lifecycle step."""
 
     code = "no-office-key"
+
+
+class Unauthenticated(GatewayError):
+    """The resource is served only to a signed request (log entries: formats §9.2)."""
+
+    code = "unauthenticated"

@@ -46,7 +46,7 @@ def check(
     checkpoints = {n: client.checkpoints(log_id(gateway_org, n)) for n in LOG_NAMES}
     engine = make_engine(settings.db_url)
     try:
-        findings = check_store(engine, secrets.keyring, checkpoints)
+        findings = check_store(engine, secrets.keyring, checkpoints, pepper=secrets.pepper)
     finally:
         engine.dispose()
     if as_json:

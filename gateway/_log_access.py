@@ -1,0 +1,153 @@
+"""Who may read log entries (issue 9, finding 8; docs/formats.md §9.2).
+
+Public to anyone: checkpoints, consistency and inclusion proofs, and the **leaf hashes**
+(:func:`leaves`), enough to rebuild either tree and check it against the chain. The entries
+themselves are served only to a signed ``LogRequest`` (EIP-712, the route's action bound in):
+
+- an auditor (or credit office) reads any entry of either log, and the access index
+  (:func:`index`) that ``audit verify`` compares with the log;
+- any other active organisation reads only its own access-log entries: the others in the range
+  come back as ``null`` (their leaf hashes are public; their contents are not).
+
+A subject reads its own entries through ``/v1/subjects/accesses``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway._access_index import parse_entry, plain_row, row_key
+from gateway._service import Gateway, parse_body
+from gateway._subjects import claim_nonce
+from gateway.domain.records import hex0x, parse_hex
+from gateway.domain.signing import fast_recover_typed
+from gateway.errors import Forbidden, LogOutOfRange, MalformedRequest
+from gateway.store import MAX_ENTRIES_PER_READ, DbLog, session_scope
+
+__all__ = ["AUDITOR_KINDS", "LogAccess"]
+
+AUDITOR_KINDS = frozenset({"auditor", "credit_office"})
+_MEMBERS = {"org", "start", "end", "signed_at", "nonce", "signature"}
+
+
+class LogAccess:
+    """The signed reads of log entries and of the access index."""
+
+    def __init__(self, gateway: Gateway, tag_key: bytes) -> None:
+        self.gw = gateway
+        self.tag_key = tag_key
+
+    def _check(self, action: str, body: bytes) -> tuple[str, str, int, int]:
+        """(org hex, org kind, start, end) of a valid ``LogRequest`` for ``action``; its
+        nonce claimed."""
+        gw = self.gw
+        doc = parse_body(body)
+        if not isinstance(doc, dict) or set(doc) != _MEMBERS:
+            raise MalformedRequest(f"a log request is an object of {sorted(_MEMBERS)}")
+        org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
+        nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
+        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
+        start, end, signed_at = doc["start"], doc["end"], doc["signed_at"]
+        for name, value in (("start", start), ("end", end), ("signed_at", signed_at)):
+            if type(value) is not int or not 0 <= value < 2**63:
+                raise MalformedRequest(f"{name} is a non-negative integer", pointer=f"/{name}")
+        now = gw._check_window(signed_at)
+        message = {
+            "org": org,
+            "action": action,
+            "start": start,
+            "end": end,
+            "signedAt": signed_at,
+            "nonce": nonce,
+        }
+        signer = fast_recover_typed(gw.domain, "LogRequest", message, signature)
+        info = gw._check_signer(org, signer, signed_at)
+        claim_nonce(gw, hex0x(org), nonce, body, now)
+        return hex0x(org), info.kind, start, end
+
+    def entries(self, log: str, body: bytes) -> tuple[int, list[bytes | None], bool]:
+        """(start, entries, whole) for a signed request of ``entries/<log>``: every entry for
+        an auditor (``whole``), else only the requester's own access entries (``None`` in the
+        other places)."""
+        org, kind, start, end = self._check(f"entries/{log}", body)
+        raw = self.gw.raw_entries(log, start, end)
+        if kind in AUDITOR_KINDS:
+            return start, list(raw), True
+        if log != "access":
+            raise Forbidden(f"a {kind} may read only its own access-log entries")
+        own: list[bytes | None] = []
+        for e in raw:
+            doc = parse_entry(e)
+            own.append(e if doc is not None and str(doc.get("requester")).lower() == org else None)
+        return start, own, False
+
+    def index(self, body: bytes) -> dict[str, Any]:
+        """The access index for log indices ``[start, end)`` (auditors only): each
+        ``access_decision`` row as an :data:`gateway._access_index.IndexRow`, its subject in
+        its entry's terms (the tag the row's commitment gives under the entry's salt), so that
+        an auditor can compare it with the entries it hashed."""
+        _, kind, start, end = self._check("index/access", body)
+        if kind not in AUDITOR_KINDS:
+            raise Forbidden(f"a {kind} is not an auditor")
+        if not 0 <= start < end or end - start > MAX_ENTRIES_PER_READ:
+            raise LogOutOfRange(
+                f"need 0 <= start < end and at most {MAX_ENTRIES_PER_READ} indices per request"
+            )
+        with session_scope(self.gw.engine, read_only=True) as s:
+            log = DbLog(s, "access")
+            size = log.size() if log.exists() else 0
+            if end > size:
+                raise LogOutOfRange(f"need end <= {size} (the access log's size)")
+            docs = {i: parse_entry(e) for i, e in enumerate(log.entries(start, end), start)}
+            rows = s.connection().execute(
+                sa.text(
+                    "SELECT * FROM access_decision WHERE log_index >= :a AND log_index < :b "
+                    "ORDER BY log_index, id"
+                ),
+                {"a": start, "b": end},
+            )
+            out: list[list[Any]] = []
+            for r in rows:
+                m = dict(r._mapping)
+                doc = docs.get(int(m["log_index"]))
+                out.append(list(plain_row(m) if doc is None else row_key(self.tag_key, doc, m)))
+        return {"start": start, "end": end, "rows": out}
+
+
+def leaves(gw: Gateway, log: str, start: int, end: int) -> list[bytes]:
+    """The leaf hashes ``[start, end)`` of ``log`` (public: they reveal no entry)."""
+    name = gw._log_name(log)
+    with session_scope(gw.engine, read_only=True) as s:
+        db = DbLog(s, name)
+        size = db.size() if db.exists() else 0
+        if not 0 <= start < end <= size or end - start > MAX_ENTRIES_PER_READ:
+            raise LogOutOfRange(
+                f"need 0 <= start < end <= {size} and at most {MAX_ENTRIES_PER_READ} "
+                "leaves per request"
+            )
+        rows = s.connection().execute(
+            sa.text(
+                "SELECT idx, hash FROM log_node WHERE log_name = :n AND level = 0 "
+                "AND idx >= :a AND idx < :b ORDER BY idx"
+            ),
+            {"n": name, "a": start, "b": end},
+        )
+        out = [bytes(h) for _, h in rows]
+    if len(out) != end - start:
+        raise LogOutOfRange(f"the {name} log is missing leaves in [{start}, {end})")
+    return out
+
+
+def dumps_entries(log: str, start: int, entries: list[bytes | None]) -> bytes:
+    """The JSON form of an entries answer (``null`` for an entry not served)."""
+    return json.dumps(
+        {
+            "log": log,
+            "start": start,
+            "entries": [None if e is None else e.decode("utf-8") for e in entries],
+        },
+        separators=(",", ":"),
+    ).encode()
