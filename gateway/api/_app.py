@@ -78,8 +78,8 @@ _LOG_LINKS = {
         log="$request.path.log",
         second="$response.body#/size",
     ),
-    "entries": _link(
-        "/v1/logs/{log}/entries", "get", log="$request.path.log", end="$response.body#/size"
+    "leaves": _link(
+        "/v1/logs/{log}/leaves", "get", log="$request.path.log", end="$response.body#/size"
     ),
 }
 
