@@ -86,7 +86,7 @@ def row_subject(key: bytes, entry: Mapping[str, Any], commitment: str) -> str:
     return subject_tag(key, salt, bytes.fromhex(commitment)).hex()
 
 
-def _prefixed(grant: str | None) -> str | None:
+def prefixed(grant: str | None) -> str | None:
     return None if grant is None else "0x" + grant.lower().removeprefix("0x")
 
 
@@ -100,9 +100,9 @@ def entry_rows(index: int, entry: Mapping[str, Any]) -> list[IndexRow]:
     for d in entry["decisions"]:
         if v1:  # v1 entries carry the grant once: the decisions that used it are allowed
             used = d["allowed"] and d["basis"] in ("consent", "statutory")
-            grant = _prefixed(entry.get("grant")) if used else None
+            grant = prefixed(entry.get("grant")) if used else None
         else:
-            grant = _prefixed(d.get("grant"))
+            grant = prefixed(d.get("grant"))
         rows.append(
             (
                 index,
@@ -136,7 +136,7 @@ def row_key(key: bytes, entry: Mapping[str, Any], row: Mapping[str, Any]) -> Ind
         row["decision"],
         row["reason"],
         row["basis"],
-        _prefixed(row["grant_id"]),
+        prefixed(row["grant_id"]),
         int(row["decided_at"]),
     )
 
@@ -209,3 +209,23 @@ def verified_decisions(
         left[key_row] -= 1
         out.append({**item, "entry": raw.decode()})
     return out
+
+
+# -- the index answer's fast path (10^6 rows in seconds) -------------------------------------
+
+_SALT_KEY = b'"subject_salt":"'
+
+
+def fast_row_subject(key: bytes, raw: bytes, commitment: str) -> str | None:
+    """:func:`row_subject` from a stored entry's bytes (its salt found without parsing
+    when the entry is canonical); None when the entry is no access entry."""
+    at = raw.find(_SALT_KEY)
+    if at >= 0 and raw.startswith(b'{"block":'):
+        salt = raw[at + len(_SALT_KEY) : raw.find(b'"', at + len(_SALT_KEY))]
+        try:
+            message = bytes.fromhex(salt.decode()) + bytes.fromhex(commitment)
+        except ValueError:
+            return None
+        return hmac.digest(key, message, "sha256").hex()
+    doc = parse_entry(raw)
+    return None if doc is None else row_subject(key, doc, commitment)

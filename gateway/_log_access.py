@@ -15,11 +15,10 @@ A subject reads its own entries through ``/v1/subjects/accesses``.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import sqlalchemy as sa
 
-from gateway._access_index import parse_entry, plain_row, row_key
+from gateway._access_index import IndexRow, fast_row_subject, parse_entry, prefixed
 from gateway._service import Gateway, parse_body
 from gateway._subjects import claim_nonce
 from gateway.domain.records import hex0x, parse_hex
@@ -84,7 +83,7 @@ class LogAccess:
             own.append(e if doc is not None and str(doc.get("requester")).lower() == org else None)
         return start, own, False
 
-    def index(self, body: bytes) -> dict[str, Any]:
+    def index(self, body: bytes) -> list[IndexRow]:
         """The access index for log indices ``[start, end)`` (auditors only): each
         ``access_decision`` row as an :data:`gateway._access_index.IndexRow`, its subject in
         its entry's terms (the tag the row's commitment gives under the entry's salt), so that
@@ -101,20 +100,45 @@ class LogAccess:
             size = log.size() if log.exists() else 0
             if end > size:
                 raise LogOutOfRange(f"need end <= {size} (the access log's size)")
-            docs = {i: parse_entry(e) for i, e in enumerate(log.entries(start, end), start)}
-            rows = s.connection().execute(
-                sa.text(
-                    "SELECT * FROM access_decision WHERE log_index >= :a AND log_index < :b "
-                    "ORDER BY log_index, id"
-                ),
-                {"a": start, "b": end},
+            conn = s.connection()
+            span = {"a": start, "b": end}
+            raw = {  # the salts only: the entries themselves are checked where they are served
+                int(i): bytes(e)
+                for i, e in conn.execute(
+                    sa.text(
+                        "SELECT idx, entry FROM log_entry WHERE log_name = 'access' "
+                        "AND idx >= :a AND idx < :b"
+                    ),
+                    span,
+                )
+            }
+            rows = conn.execute(_INDEX_ROWS, span).all()
+        out: list[IndexRow] = []
+        for r in rows:
+            entry = raw.get(int(r[0]))
+            subject = None if entry is None else fast_row_subject(self.tag_key, entry, str(r[2]))
+            out.append(
+                (
+                    int(r[0]),
+                    str(r[1]).lower(),
+                    str(r[2]) if subject is None else subject,
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    prefixed(r[8]),
+                    int(r[9]),
+                )
             )
-            out: list[list[Any]] = []
-            for r in rows:
-                m = dict(r._mapping)
-                doc = docs.get(int(m["log_index"]))
-                out.append(list(plain_row(m) if doc is None else row_key(self.tag_key, doc, m)))
-        return {"start": start, "end": end, "rows": out}
+        return out
+
+
+_INDEX_ROWS = sa.text(
+    "SELECT log_index, requester, subject_commitment, record_id, purpose, decision, reason, "
+    "basis, grant_id, decided_at FROM access_decision "
+    "WHERE log_index >= :a AND log_index < :b ORDER BY log_index, id"
+)
 
 
 def leaves(gw: Gateway, log: str, start: int, end: int) -> list[bytes]:
@@ -151,3 +175,8 @@ def dumps_entries(log: str, start: int, entries: list[bytes | None]) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
+
+
+def dumps_index(rows: list[IndexRow]) -> bytes:
+    """The JSON form of an index answer: ``{"rows": [[log_index, requester, subject, …]]}``."""
+    return json.dumps({"rows": rows}, separators=(",", ":")).encode()

@@ -358,7 +358,6 @@ def main() -> int:
                         {
                             **template,
                             "decided_at": template["decided_at"] + have + k,
-                            "synthetic": have + k,
                         }
                     )
                     for k in range(n)

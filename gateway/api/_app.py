@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import errors as g
 from gateway._access_index import tag_key
 from gateway._lifecycle import Lifecycle
-from gateway._log_access import LogAccess, dumps_entries
+from gateway._log_access import LogAccess, dumps_entries, dumps_index
 from gateway._log_access import leaves as log_leaves
 from gateway._reads import Reader
 from gateway._service import Gateway
@@ -285,8 +285,9 @@ def create_app(
         return Response(dumps_entries(log, start, got), media_type="application/json")
 
     @app.post("/v1/logs/access/index", tags=["logs"], openapi_extra=_body(LOG_REQUEST_SCHEMA))
-    async def access_index(request: Request) -> JSONResponse:
-        return JSONResponse(await run_in_threadpool(log_access.index, await request.body()))
+    async def access_index(request: Request) -> Response:
+        rows = await run_in_threadpool(log_access.index, await request.body())
+        return Response(dumps_index(rows), media_type="application/json")
 
     return app
 

@@ -14,7 +14,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from gateway._access_index import entry_rows, subject_tag, tag_key
+from gateway._access_index import (
+    entry_rows,
+    fast_row_subject,
+    row_subject,
+    subject_tag,
+    tag_key,
+)
 from gateway._audit import LogSigner, chain_checkpoints, verify_log
 from gateway.client import build_log_request
 from gateway.domain.canonical import canonicalize
@@ -393,3 +399,22 @@ def test_v1_entries_still_give_their_index_rows(allowed: bool) -> None:
             7,
         )
     ]
+
+
+def test_the_index_answer_reads_the_salt_as_the_json_says() -> None:
+    key, salt, commitment = os.urandom(32), os.urandom(16), os.urandom(32)
+    entry = canonicalize(
+        {
+            "block": 1,
+            "kind": "access",
+            "subject_salt": salt.hex(),
+            "subject_tag": subject_tag(key, salt, commitment).hex(),
+            "v": 2,
+        }
+    )
+    expected = row_subject(key, json.loads(entry), commitment.hex())
+    assert expected == subject_tag(key, salt, commitment).hex()
+    assert fast_row_subject(key, entry, commitment.hex()) == expected
+    v1 = canonicalize({"block": 1, "kind": "access", "subject": commitment.hex(), "v": 1})
+    assert fast_row_subject(key, v1, commitment.hex()) == commitment.hex()
+    assert fast_row_subject(key, b'{"block":1,"subject_salt":"zz"}', commitment.hex()) is None
