@@ -31,8 +31,11 @@ __all__ = [
     "compare_index",
     "describe",
     "entry_rows",
+    "fast_entry_rows",
+    "fast_row_subject",
     "parse_entry",
     "plain_row",
+    "prefixed",
     "row_key",
     "subject_tag",
     "tag_key",
@@ -94,15 +97,36 @@ def entry_rows(index: int, entry: Mapping[str, Any]) -> list[IndexRow]:
     """The index rows an access-log entry implies: one per decision, or one ``no-records``
     row when no record matched (the shape :mod:`gateway._reads` writes)."""
     _, subject = entry_subject(entry)
-    requester, purpose, at = str(entry["requester"]).lower(), entry["purpose"], entry["decided_at"]
-    v1 = entry.get("v", 1) < 2
+    return _rows(
+        index,
+        str(entry["requester"]).lower(),
+        subject,
+        entry["purpose"],
+        entry["decided_at"],
+        entry["decisions"],
+        entry.get("grant") if entry.get("v", 1) < 2 else _PER_DECISION,
+    )
+
+
+_PER_DECISION = object()
+
+
+def _rows(
+    index: int,
+    requester: str,
+    subject: str,
+    purpose: Any,
+    at: Any,
+    decisions: list[dict[str, Any]],
+    v1_grant: Any,
+) -> list[IndexRow]:
     rows: list[IndexRow] = []
-    for d in entry["decisions"]:
-        if v1:  # v1 entries carry the grant once: the decisions that used it are allowed
-            used = d["allowed"] and d["basis"] in ("consent", "statutory")
-            grant = prefixed(entry.get("grant")) if used else None
-        else:
+    for d in decisions:
+        if v1_grant is _PER_DECISION:
             grant = prefixed(d.get("grant"))
+        else:  # v1 entries carry the grant once: the decisions that used it are allowed
+            used = d["allowed"] and d["basis"] in ("consent", "statutory")
+            grant = prefixed(v1_grant) if used else None
         rows.append(
             (
                 index,
@@ -122,6 +146,41 @@ def entry_rows(index: int, entry: Mapping[str, Any]) -> list[IndexRow]:
             (index, requester, subject, None, purpose, "allow", "no-records", None, None, at)
         )
     return rows
+
+
+def _text(raw: bytes, key: bytes) -> str:
+    """The string value of top-level ``key`` in a canonical entry without escapes."""
+    start = raw.index(key) + len(key)
+    return raw[start : raw.index(b'"', start)].decode()
+
+
+def fast_entry_rows(index: int, raw: bytes) -> list[IndexRow]:
+    """:func:`entry_rows` of a stored entry, without parsing all of it when it is a canonical
+    v2 access entry with no escaped character: then every ``"key":`` in it is a real key, the
+    top-level ones unique, and only the decisions array is parsed. Anything else is parsed
+    whole. (``audit verify`` reads 10^6 entries: the whole parse would double its time.)"""
+    if raw.endswith(b',"v":2}') and b"\\" not in raw and b'"kind":"access"' in raw:
+        try:
+            begin = raw.index(b'"decisions":[') + 12
+            end = (
+                begin + 2 if raw.startswith(b"[]", begin) else raw.index(b'}],"grant":', begin) + 2
+            )
+            decisions = json.loads(raw[begin:end])
+            at_start = raw.index(b'"decided_at":') + 13
+            at = int(raw[at_start : raw.index(b",", at_start)])
+            return _rows(
+                index,
+                _text(raw, b'"requester":"').lower(),
+                _text(raw, b'"subject_tag":"'),
+                _text(raw, b'"purpose":"'),
+                at,
+                decisions,
+                _PER_DECISION,
+            )
+        except (ValueError, KeyError, TypeError):
+            pass
+    doc = parse_entry(raw)
+    return [] if doc is None else entry_rows(index, doc)
 
 
 def row_key(key: bytes, entry: Mapping[str, Any], row: Mapping[str, Any]) -> IndexRow:
@@ -194,16 +253,26 @@ def verified_decisions(
     than its entry has the decision counts once per decision."""
     entries: dict[int, tuple[bytes, dict[str, Any] | None, Counter[IndexRow]]] = {}
     out: list[dict[str, Any]] = []
+    size = log.size()
     for item in items:
         i = int(item["log_index"])
+        if not 0 <= i < size:  # a row pointing past the log says nothing the log says
+            continue
         if i not in entries:
             raw = log.entry(i)
             doc = parse_entry(raw)
-            entries[i] = (raw, doc, Counter(entry_rows(i, doc)) if doc is not None else Counter())
+            try:
+                said = Counter(entry_rows(i, doc)) if doc is not None else Counter()
+            except (KeyError, TypeError, ValueError):  # not an access entry's shape
+                doc, said = None, Counter()
+            entries[i] = (raw, doc, said)
         raw, doc, left = entries[i]
         if doc is None:
             continue
-        key_row = row_key(key, doc, {**item, "subject_commitment": item["subject"]})
+        try:
+            key_row = row_key(key, doc, {**item, "subject_commitment": item["subject"]})
+        except (KeyError, TypeError, ValueError):
+            continue
         if left[key_row] <= 0:
             continue
         left[key_row] -= 1

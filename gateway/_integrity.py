@@ -247,36 +247,55 @@ def check_records(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Findi
 
 def check_access_index(conn: sa.Connection, pepper: bytes) -> list[Finding]:
     """The ``access_decision`` index against the access log, both directions
-    (:mod:`gateway._access_index`)."""
+    (:mod:`gateway._access_index`), ``_BATCH`` entries at a time."""
     key = tag_key(pepper)
-    by_index: dict[int, list[dict[str, Any]]] = {}
-    for row in conn.execute(sa.text("SELECT * FROM access_decision ORDER BY log_index, id")):
-        m = dict(row._mapping)
-        by_index.setdefault(int(m["log_index"]), []).append(m)
     findings: list[Finding] = []
 
     def report(diffs: list[tuple[str, IndexRow]]) -> None:
         for kind, r in diffs:
             findings.append(Finding("access-index", f"access[{r[0]}]", describe(kind, r)))
 
-    for idx, raw in _rows(
-        conn, "SELECT idx, entry FROM log_entry WHERE log_name = 'access' ORDER BY idx"
-    ):
-        idx = int(idx)
-        doc = parse_entry(bytes(raw))
-        rows = by_index.pop(idx, [])
-        if doc is None:
-            report(compare_index([], [plain_row(r) for r in rows]))
-            continue
-        try:
-            want = entry_rows(idx, doc)
-            have = [row_key(key, doc, r) for r in rows]
-        except (KeyError, TypeError, ValueError):
-            findings.append(Finding("access-index", f"access[{idx}]", "unreadable entry"))
-            continue
-        report(compare_index(want, have))
-    for rows in by_index.values():  # rows pointing past the log
-        report(compare_index([], [plain_row(r) for r in rows]))
+    size_row = conn.execute(sa.text("SELECT size FROM log_head WHERE log_name = 'access'")).first()
+    size = int(size_row[0]) if size_row else 0
+    for start in range(0, size, _BATCH):
+        span = {"a": start, "b": start + _BATCH}
+        rows: dict[int, list[dict[str, Any]]] = {}
+        for row in conn.execute(
+            sa.text(
+                "SELECT * FROM access_decision WHERE log_index >= :a AND log_index < :b "
+                "ORDER BY log_index, id"
+            ),
+            span,
+        ):
+            m = dict(row._mapping)
+            rows.setdefault(int(m["log_index"]), []).append(m)
+        for idx, raw in conn.execute(
+            sa.text(
+                "SELECT idx, entry FROM log_entry WHERE log_name = 'access' "
+                "AND idx >= :a AND idx < :b ORDER BY idx"
+            ),
+            span,
+        ):
+            idx = int(idx)
+            doc = parse_entry(bytes(raw))
+            mine = rows.pop(idx, [])
+            if doc is None:
+                report(compare_index([], [plain_row(r) for r in mine]))
+                continue
+            try:
+                want = entry_rows(idx, doc)
+                have = [row_key(key, doc, r) for r in mine]
+            except (KeyError, TypeError, ValueError):
+                findings.append(Finding("access-index", f"access[{idx}]", "unreadable entry"))
+                continue
+            report(compare_index(want, have))
+        for left in rows.values():  # rows of missing entries
+            report(compare_index([], [plain_row(r) for r in left]))
+    beyond = conn.execute(
+        sa.text("SELECT * FROM access_decision WHERE log_index < 0 OR log_index >= :n"),
+        {"n": size},
+    )
+    report(compare_index([], [plain_row(dict(r._mapping)) for r in beyond]))
     return findings
 
 

@@ -72,11 +72,11 @@ class LogAccess:
         an auditor (``whole``), else only the requester's own access entries (``None`` in the
         other places)."""
         org, kind, start, end = self._check(f"entries/{log}", body)
+        if kind not in AUDITOR_KINDS and log != "access":
+            raise Forbidden(f"a {kind} may read only its own access-log entries")
         raw = self.gw.raw_entries(log, start, end)
         if kind in AUDITOR_KINDS:
             return start, list(raw), True
-        if log != "access":
-            raise Forbidden(f"a {kind} may read only its own access-log entries")
         own: list[bytes | None] = []
         for e in raw:
             doc = parse_entry(e)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from gateway._access_index import (
     entry_rows,
+    fast_entry_rows,
     fast_row_subject,
     row_subject,
     subject_tag,
@@ -230,6 +231,8 @@ def test_tampered_index_is_named_and_views_show_the_entries_truth(env: Env) -> N
             f"WHERE id = {target}"
             for col, value in edits.items()
         },
+        "row moved past the log": f"UPDATE access_decision SET log_index = 1000 "
+        f"WHERE id = {target}",
         "duplicated row": "INSERT INTO access_decision (" + ", ".join(COLUMNS) + ") "
         "SELECT " + ", ".join(COLUMNS) + f" FROM access_decision WHERE id = {target}",
     }
@@ -280,6 +283,9 @@ def test_entries_need_a_signed_request_and_a_requester_reads_its_own(env: Env) -
     assert whole.status_code == 200, whole.text
     entries = whole.json()["entries"]
     assert all(isinstance(e, str) for e in entries)
+    # what `audit verify` reads of each entry without parsing it all is what the JSON says
+    for i, e in enumerate(entries):
+        assert fast_entry_rows(i, e.encode()) == entry_rows(i, json.loads(e))
     # the leaf hashes are public and rebuild the tree of the entries
     leaves = env.http.get(f"{env.url}/v1/logs/access/leaves", params={"start": 0, "end": size})
     assert leaves.json()["leaves"] == [leaf_hash(e.encode()).hex() for e in entries]
@@ -418,3 +424,41 @@ def test_the_index_answer_reads_the_salt_as_the_json_says() -> None:
     v1 = canonicalize({"block": 1, "kind": "access", "subject": commitment.hex(), "v": 1})
     assert fast_row_subject(key, v1, commitment.hex()) == commitment.hex()
     assert fast_row_subject(key, b'{"block":1,"subject_salt":"zz"}', commitment.hex()) is None
+
+
+def test_the_audit_reads_odd_entries_as_the_json_says() -> None:
+    base = {
+        "block": 1,
+        "categories": ["tax_credit_rating"],
+        "decided_at": 9,
+        "decision": "deny",
+        "decisions": [],
+        "grant": None,
+        "kind": "access",
+        "purpose": "loan_approval",
+        "reason": "allowed",
+        "record": None,
+        "requester": "0x" + "AB" * 32,
+        "sig": {"value": "0x00"},
+        "subject_digest": None,
+        "subject_salt": "00" * 16,
+        "subject_tag": "11" * 32,
+        "v": 2,
+    }
+    decision = {
+        "allowed": False,
+        "basis": None,
+        "fields": [],
+        "grant": None,
+        "reason": "no-grant",
+        "record": "22" * 32,
+    }
+    for entry in (
+        base,  # no records: one no-records row
+        {**base, "decisions": [decision, {**decision, "allowed": True, "grant": "0x" + "33" * 32}]},
+        {**base, "purpose": 'odd"purpose\\', "decisions": [decision]},  # escapes: parsed whole
+        {**base, "kind": "record"},  # not an access entry: no rows
+    ):
+        raw = canonicalize(entry)
+        expected = entry_rows(3, entry) if entry["kind"] == "access" else []
+        assert fast_entry_rows(3, raw) == expected, entry
