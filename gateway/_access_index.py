@@ -33,6 +33,7 @@ __all__ = [
     "entry_rows",
     "fast_entry_rows",
     "fast_row_subject",
+    "index_document",
     "parse_entry",
     "plain_row",
     "prefixed",
@@ -298,3 +299,9 @@ def fast_row_subject(key: bytes, raw: bytes, commitment: str) -> str | None:
         return hmac.digest(key, message, "sha256").hex()
     doc = parse_entry(raw)
     return None if doc is None else row_subject(key, doc, commitment)
+
+
+def index_document(rows: list[IndexRow]) -> bytes:
+    """The index answer for ``rows`` (``POST /v1/logs/access/index``): ``{"rows": [[…], …]}``,
+    compact; ``audit verify`` encodes the rows it expects the same way and compares bytes."""
+    return json.dumps({"rows": rows}, separators=(",", ":")).encode()

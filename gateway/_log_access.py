@@ -175,8 +175,3 @@ def dumps_entries(log: str, start: int, entries: list[bytes | None]) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
-
-
-def dumps_index(rows: list[IndexRow]) -> bytes:
-    """The JSON form of an index answer: ``{"rows": [[log_index, requester, subject, …]]}``."""
-    return json.dumps({"rows": rows}, separators=(",", ":")).encode()

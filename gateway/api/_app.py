@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
-from gateway._access_index import tag_key
+from gateway._access_index import index_document, tag_key
 from gateway._lifecycle import Lifecycle
-from gateway._log_access import LogAccess, dumps_entries, dumps_index
+from gateway._log_access import LogAccess, dumps_entries
 from gateway._log_access import leaves as log_leaves
 from gateway._reads import Reader
 from gateway._service import Gateway
@@ -287,7 +287,7 @@ def create_app(
     @app.post("/v1/logs/access/index", tags=["logs"], openapi_extra=_body(LOG_REQUEST_SCHEMA))
     async def access_index(request: Request) -> Response:
         rows = await run_in_threadpool(log_access.index, await request.body())
-        return Response(dumps_index(rows), media_type="application/json")
+        return Response(index_document(rows), media_type="application/json")
 
     return app
 
