@@ -18,7 +18,7 @@ import json
 
 import sqlalchemy as sa
 
-from gateway._access_index import IndexRow, fast_row_subject, parse_entry, prefixed
+from gateway._access_index import IndexRow, fast_row_subject, parse_entry, prefixed, tag_key
 from gateway._service import Gateway, parse_body
 from gateway._subjects import claim_nonce
 from gateway.domain.records import hex0x, parse_hex
@@ -35,9 +35,17 @@ _MEMBERS = {"org", "start", "end", "signed_at", "nonce", "signature"}
 class LogAccess:
     """The signed reads of log entries and of the access index."""
 
-    def __init__(self, gateway: Gateway, tag_key: bytes) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
-        self.tag_key = tag_key
+        self._tag_key: bytes | None = None
+
+    @property
+    def tag_key(self) -> bytes:
+        """The subject-tag key (derived on first use: the app is also built without a
+        gateway, for its OpenAPI document)."""
+        if self._tag_key is None:
+            self._tag_key = tag_key(self.gw.secrets.pepper)
+        return self._tag_key
 
     def _check(self, action: str, body: bytes) -> tuple[str, str, int, int]:
         """(org hex, org kind, start, end) of a valid ``LogRequest`` for ``action``; its

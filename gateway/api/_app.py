@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
-from gateway._access_index import index_document, tag_key
+from gateway._access_index import index_document
 from gateway._lifecycle import Lifecycle
 from gateway._log_access import LogAccess, dumps_entries
 from gateway._log_access import leaves as log_leaves
@@ -133,7 +133,7 @@ def create_app(
     _problems.install(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.state.gateway = gateway
-    log_access = LogAccess(gateway, tag_key(gateway.secrets.pepper))
+    log_access = LogAccess(gateway)
 
     @app.get("/v1/health", tags=["service"])
     def health() -> dict[str, Any]:
