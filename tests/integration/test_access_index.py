@@ -186,8 +186,13 @@ def _restore(env: Env, rows: list[dict[str, Any]]) -> None:
         )
 
 
+_SHOWN = ("log_index", "requester", "subject", "record_id", "purpose", "decision", "reason")
+_SHOWN_TOO = ("basis", "grant_id", "decided_at")
+
+
 def _view(d: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(d[k] for k in ("log_index", "requester", "record_id", "decision", "reason"))
+    """Every column a view shows of a decision."""
+    return tuple(d[k] for k in _SHOWN + _SHOWN_TOO)
 
 
 def test_tampered_index_is_named_and_views_show_the_entries_truth(env: Env) -> None:
@@ -197,7 +202,7 @@ def test_tampered_index_is_named_and_views_show_the_entries_truth(env: Env) -> N
     assert check(env) == []
     assert audit(env) == []
     truth = [_view(d) for d in subject_accesses(env, key, a["subject"])]
-    assert [(t[1], t[3], t[4]) for t in truth] == [
+    assert [(t[1], t[5], t[6]) for t in truth] == [
         (env.runtime.consortium["bank"].org_id, "allow", "allowed"),
         (env.runtime.consortium["bank"].org_id, "deny", "no-grant"),
         (env.runtime.consortium["court"].org_id, "allow", "no-records"),
