@@ -17,6 +17,7 @@ an insider can delete or edit them. So:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -286,17 +287,32 @@ def verified_decisions(
 _SALT_KEY = b'"subject_salt":"'
 
 
+@functools.lru_cache(maxsize=4)
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256's inner and outer hash states for ``key`` (RFC 2104; a key of at most one
+    block), to be copied per message: a third of ``hmac.digest``'s time per tag."""
+    block = key.ljust(64, b"\x00")
+    return (
+        hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+        hashlib.sha256(bytes(b ^ 0x5C for b in block)),
+    )
+
+
 def fast_row_subject(key: bytes, raw: bytes, commitment: str) -> str | None:
-    """:func:`row_subject` from a stored entry's bytes (its salt found without parsing
-    when the entry is canonical); None when the entry is no access entry."""
-    at = raw.find(_SALT_KEY)
-    if at >= 0 and raw.startswith(b'{"block":'):
+    """:func:`row_subject` from a stored entry's bytes (its salt found from the end without
+    parsing when the entry is canonical); None when the entry is no access entry."""
+    at = raw.rfind(_SALT_KEY)
+    if at >= 0 and raw.startswith(b'{"block":') and len(key) <= 64:
         salt = raw[at + len(_SALT_KEY) : raw.find(b'"', at + len(_SALT_KEY))]
         try:
             message = bytes.fromhex(salt.decode()) + bytes.fromhex(commitment)
         except ValueError:
             return None
-        return hmac.digest(key, message, "sha256").hex()
+        inner_pad, outer_pad = _pads(key)
+        inner, outer = inner_pad.copy(), outer_pad.copy()
+        inner.update(message)
+        outer.update(inner.digest())
+        return outer.hexdigest()
     doc = parse_entry(raw)
     return None if doc is None else row_subject(key, doc, commitment)
 
