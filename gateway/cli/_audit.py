@@ -86,6 +86,9 @@ def verify(
     as_org: AsOrg = None,
     keystore: Keystore = None,
     org: OrgOpt = None,
+    index: Annotated[
+        bool, typer.Option(help="Also compare the gateway's access index with the access log.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Read every checkpoint of the gateway's logs from the chain, fetch every entry from the
@@ -122,7 +125,7 @@ def verify(
     for name in names:
         cps = chain_checkpoints(client, log_id(gateway_org, name))
         try:
-            reports.append(verify_log(http, url, name, cps, sign=sign))
+            reports.append(verify_log(http, url, name, cps, sign=sign, index=index))
         except httpx.HTTPError as exc:
             fail(f"cannot read the {name} log from {url}: {exc}", EXIT_USAGE)
     elapsed = time.monotonic() - started
