@@ -28,6 +28,7 @@ from typing import Any
 __all__ = [
     "COLUMNS",
     "TAG_SALT_BYTES",
+    "TAIL_BYTES",
     "IndexRow",
     "compare_index",
     "describe",
@@ -41,6 +42,7 @@ __all__ = [
     "row_key",
     "subject_tag",
     "tag_key",
+    "tail_row_subject",
     "verified_decisions",
 ]
 
@@ -296,6 +298,36 @@ def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
         hashlib.sha256(bytes(b ^ 0x36 for b in block)),
         hashlib.sha256(bytes(b ^ 0x5C for b in block)),
     )
+
+
+_TAIL_HEAD = b'"subject_salt":"'
+_TAIL_MIDDLE = b'","subject_tag":"'
+_TAIL_END = b'","v":2}'
+TAIL_BYTES = len(_TAIL_HEAD) + 32 + len(_TAIL_MIDDLE) + 64 + len(_TAIL_END)
+"""The last bytes of a canonical v2 access entry: its salt, its tag and its version."""
+
+
+def tail_row_subject(key: bytes, tail: bytes, commitment: str) -> str | None:
+    """:func:`row_subject` from the last :data:`TAIL_BYTES` of a canonical v2 access entry;
+    None when ``tail`` is not such an ending (then read the whole entry)."""
+    head, middle = len(_TAIL_HEAD), len(_TAIL_HEAD) + 32
+    if not (
+        len(tail) == TAIL_BYTES
+        and tail.startswith(_TAIL_HEAD)
+        and tail.endswith(_TAIL_END)
+        and tail[middle : middle + len(_TAIL_MIDDLE)] == _TAIL_MIDDLE
+        and len(key) <= 64
+    ):
+        return None
+    try:
+        message = bytes.fromhex(tail[head:middle].decode()) + bytes.fromhex(commitment)
+    except ValueError:
+        return None
+    inner_pad, outer_pad = _pads(key)
+    inner, outer = inner_pad.copy(), outer_pad.copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def fast_row_subject(key: bytes, raw: bytes, commitment: str) -> str | None:

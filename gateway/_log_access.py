@@ -18,7 +18,15 @@ import json
 
 import sqlalchemy as sa
 
-from gateway._access_index import IndexRow, fast_row_subject, parse_entry, prefixed, tag_key
+from gateway._access_index import (
+    TAIL_BYTES,
+    IndexRow,
+    fast_row_subject,
+    parse_entry,
+    prefixed,
+    tag_key,
+    tail_row_subject,
+)
 from gateway._service import Gateway, parse_body
 from gateway._subjects import claim_nonce
 from gateway.domain.records import hex0x, parse_hex
@@ -110,38 +118,52 @@ class LogAccess:
                 raise LogOutOfRange(f"need end <= {size} (the access log's size)")
             conn = s.connection()
             span = {"a": start, "b": end}
-            raw = {  # the salts only: the entries themselves are checked where they are served
-                int(i): bytes(e)
-                for i, e in conn.execute(
-                    sa.text(
-                        "SELECT idx, entry FROM log_entry WHERE log_name = 'access' "
-                        "AND idx >= :a AND idx < :b"
-                    ),
-                    span,
-                )
-            }
-            rows = conn.execute(_INDEX_ROWS, span).all()
-        out: list[IndexRow] = []
-        for r in rows:
-            entry = raw.get(int(r[0]))
-            subject = None if entry is None else fast_row_subject(self.tag_key, entry, str(r[2]))
-            out.append(
-                (
-                    int(r[0]),
-                    str(r[1]).lower(),
-                    str(r[2]) if subject is None else subject,
-                    r[3],
-                    r[4],
-                    r[5],
-                    r[6],
-                    r[7],
-                    prefixed(r[8]),
-                    int(r[9]),
-                )
+            # the salts only (the entries themselves are checked where they are served): on
+            # SQLite the last bytes of each entry, where a v2 entry holds its salt
+            tails = conn.dialect.name == "sqlite"
+            salts = (
+                conn.execute(_TAILS, {**span, "t": -TAIL_BYTES})
+                if tails
+                else conn.execute(_ENTRIES, span)
             )
+            raw = {int(i): bytes(e) for i, e in salts}
+            rows = conn.execute(_INDEX_ROWS, span).all()
+            out: list[IndexRow] = []
+            for r in rows:
+                entry = raw.get(int(r[0]))
+                subject = None
+                if entry is not None:
+                    subject = (tail_row_subject if tails else fast_row_subject)(
+                        self.tag_key, entry, str(r[2])
+                    )
+                    if subject is None and tails:  # not a v2 tail: the whole entry
+                        whole = conn.execute(_ENTRY, {"i": int(r[0])}).scalar_one()
+                        subject = fast_row_subject(self.tag_key, bytes(whole), str(r[2]))
+                out.append(
+                    (
+                        int(r[0]),
+                        str(r[1]).lower(),
+                        str(r[2]) if subject is None else subject,
+                        r[3],
+                        r[4],
+                        r[5],
+                        r[6],
+                        r[7],
+                        prefixed(r[8]),
+                        int(r[9]),
+                    )
+                )
         return out
 
 
+_ENTRIES = sa.text(
+    "SELECT idx, entry FROM log_entry WHERE log_name = 'access' AND idx >= :a AND idx < :b"
+)
+_TAILS = sa.text(
+    "SELECT idx, substr(entry, :t) FROM log_entry "
+    "WHERE log_name = 'access' AND idx >= :a AND idx < :b"
+)
+_ENTRY = sa.text("SELECT entry FROM log_entry WHERE log_name = 'access' AND idx = :i")
 _INDEX_ROWS = sa.text(
     "SELECT log_index, requester, subject_commitment, record_id, purpose, decision, reason, "
     "basis, grant_id, decided_at FROM access_decision "

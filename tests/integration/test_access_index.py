@@ -15,12 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 from gateway._access_index import (
+    TAIL_BYTES,
     entry_rows,
     fast_entry_rows,
     fast_row_subject,
     row_subject,
     subject_tag,
     tag_key,
+    tail_row_subject,
 )
 from gateway._audit import LogSigner, chain_checkpoints, verify_log
 from gateway.client import build_log_request
@@ -467,3 +469,21 @@ def test_the_audit_reads_odd_entries_as_the_json_says() -> None:
         raw = canonicalize(entry)
         expected = entry_rows(3, entry) if entry["kind"] == "access" else []
         assert fast_entry_rows(3, raw) == expected, entry
+
+
+def test_the_index_answer_reads_the_salt_from_the_entrys_end() -> None:
+    key, salt, commitment = os.urandom(32), os.urandom(16), os.urandom(32)
+    entry = canonicalize(
+        {
+            "block": 1,
+            "kind": "access",
+            "purpose": "loan_approval",
+            "subject_salt": salt.hex(),
+            "subject_tag": subject_tag(key, salt, commitment).hex(),
+            "v": 2,
+        }
+    )
+    tail = entry[-TAIL_BYTES:]
+    assert tail_row_subject(key, tail, commitment.hex()) == subject_tag(key, salt, commitment).hex()
+    v1 = canonicalize({"block": 1, "kind": "access", "subject": "00" * 32, "v": 1})
+    assert tail_row_subject(key, v1[-TAIL_BYTES:], commitment.hex()) is None  # read it whole
