@@ -10,17 +10,29 @@ tree is recomputed from the entries alone. Findings name their place:
                     entry that differs is located with the gateway's own inclusion proofs
     consistency     two consecutive checkpoints on chain are not consistent (cannot happen with
                     the CheckpointLog contract; checked anyway)
+    index           the gateway's access index (what subjects' and auditors' traces are found
+                    by) lacks a decision an access entry says, or holds one no entry says
+
+Entries are served to a signed ``LogRequest`` only (formats §9.2): ``sign(action, start,
+end)`` builds one with the auditor's key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from gateway._access_index import (
+    IndexRow,
+    compare_index,
+    describe,
+    fast_entry_rows,
+    index_document,
+)
 from gateway.domain.canonical import parse_json
 from gateway.domain.errors import CanonicalizationError
 from gateway.domain.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
@@ -28,6 +40,9 @@ from node import Checkpoint, CheckpointLogClient
 
 PAGE = 10_000
 """Entries per request; the gateway serves at most gateway.store.MAX_ENTRIES_PER_READ."""
+
+LogSigner = Callable[[str, int, int], dict[str, Any]]
+"""``(action, start, end) -> body`` of a signed ``LogRequest`` (gateway.client)."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +79,13 @@ def verify_log(
     log: str,
     checkpoints: list[Checkpoint],
     *,
+    sign: LogSigner,
+    index: bool = True,
     progress: Callable[[int], None] | None = None,
     page: int = PAGE,
 ) -> AuditReport:
+    """Verify ``log`` against ``checkpoints``; with ``index`` (the access log only), also
+    compare the gateway's access index with the entries."""
     report = AuditReport(log=log, checkpoints=len(checkpoints))
     where = f"{log} log"
     # the chain's checkpoints link up
@@ -97,36 +116,50 @@ def verify_log(
 
     tree = MemoryTree()
 
+    with_index = index and log == "access"
+
     def fetch(start: int, end: int) -> httpx.Response:
-        return http.get(
+        return http.post(
             f"{base_url}/v1/logs/{log}/entries",
-            params={"start": start, "end": end},
+            json=sign(f"entries/{log}", start, end),
             headers={"accept": "application/jsonl"},
         )
 
-    # One page in flight while the previous one is hashed (the gateway encodes, we hash).
+    def fetch_index(start: int, end: int) -> httpx.Response:
+        return http.post(f"{base_url}/v1/logs/access/index", json=sign("index/access", start, end))
+
+    # One page in flight while the previous one is hashed (the gateway encodes, we hash); its
+    # entries and its index asked for at once (a gateway of several workers serves both).
     pages = [(a, min(a + page, served_size)) for a in range(0, served_size, page)]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(fetch, *pages[0]) if pages else None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        def ask(
+            start: int, end: int
+        ) -> tuple[Future[httpx.Response], Future[httpx.Response] | None]:
+            index = pool.submit(fetch_index, start, end) if with_index else None
+            return pool.submit(fetch, start, end), index
+
+        pending = ask(*pages[0]) if pages else None
         for k, (start, end) in enumerate(pages):
             assert pending is not None
-            r = pending.result()
-            pending = pool.submit(fetch, *pages[k + 1]) if k + 1 < len(pages) else None
-            if r.status_code != 200:
-                detail = (
-                    response_json(r).get("detail", r.text)
-                    if r.headers.get("content-type", "").endswith("json")
-                    else r.text
-                )
-                report.findings.append(
-                    AuditFinding(
-                        "unavailable",
-                        f"{where}[{start}:{end}]",
-                        f"the gateway could not serve these entries (HTTP {r.status_code}): "
-                        f"{detail}",
+            r, ri = pending[0].result(), (None if pending[1] is None else pending[1].result())
+            pending = ask(*pages[k + 1]) if k + 1 < len(pages) else None
+            for what, resp in (("entries", r), ("index", ri)):
+                if resp is not None and resp.status_code != 200:
+                    detail = (
+                        response_json(resp).get("detail", resp.text)
+                        if resp.headers.get("content-type", "").endswith("json")
+                        else resp.text
                     )
-                )
-                return report
+                    report.findings.append(
+                        AuditFinding(
+                            "unavailable",
+                            f"{where}[{start}:{end}]",
+                            f"the gateway could not serve these {what} "
+                            f"(HTTP {resp.status_code}): {detail}",
+                        )
+                    )
+                    return report
             entries = _lines(r)
             if len(entries) != end - start:
                 report.findings.append(
@@ -138,6 +171,8 @@ def verify_log(
                 )
                 return report
             tree.extend(leaf_hash(e) for e in entries)
+            if ri is not None:
+                report.findings += _index_findings(where, start, entries, ri.content)
             if progress is not None:
                 progress(len(entries))
     report.entries = tree.size
@@ -185,11 +220,39 @@ def response_json(r: httpx.Response) -> Any:
         raise httpx.DecodingError(message, request=r.request) from None
 
 
+def _index_findings(
+    where: str, start: int, entries: list[bytes], served: bytes
+) -> list[AuditFinding]:
+    """The gateway's index for a page (``{"rows": [...]}``) against the decisions its entries
+    say: the same rows in the same order in the usual case; otherwise every difference, both
+    ways."""
+    want: list[IndexRow] = []
+    unreadable: list[AuditFinding] = []
+    for i, e in enumerate(entries, start):
+        try:
+            want += fast_entry_rows(i, e)
+        except (KeyError, TypeError, ValueError):
+            unreadable.append(AuditFinding("index", f"{where}[{i}]", "unreadable entry"))
+    if not unreadable and index_document(want) == served:  # the usual case: byte-equal
+        return []
+    try:
+        doc = parse_json(served)
+        got: list[IndexRow] = [tuple(r) for r in doc["rows"]]  # type: ignore[index]
+    except (CanonicalizationError, KeyError, TypeError):
+        return [AuditFinding("index", f"{where}[{start}:]", "the index answer is not readable")]
+    return unreadable + [
+        AuditFinding("index", f"{where}[{row[0]}]", describe(kind, row))
+        for kind, row in compare_index(want, got)
+    ]
+
+
 def _lines(r: httpx.Response) -> list[bytes]:
     """The entries of a page: one per line as stored (``application/jsonl``), or the JSON
     object form from a gateway that does not offer lines."""
     if r.headers.get("content-type", "").startswith("application/jsonl"):
         body = r.content
+        if not body:
+            return []
         return body.split(b"\n")[:-1] if body.endswith(b"\n") else body.split(b"\n")
     return [e.encode("utf-8") for e in response_json(r)["entries"]]
 

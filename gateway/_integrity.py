@@ -18,6 +18,9 @@ Each finding names the check that caught it:
                       actor)
     record-missing    a record leaf of the records log has no record row
     status-leaf       a status leaf of the records log has no status_change row pointing at it
+    access-index      every access-log entry's decisions have their access_decision rows, and
+                      every row is a decision its entry says (requester, subject, record,
+                      purpose, decision, reason, basis, grant, time): both directions
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
@@ -33,6 +36,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway._access_index import (
+    IndexRow,
+    compare_index,
+    describe,
+    entry_rows,
+    parse_entry,
+    plain_row,
+    row_key,
+    tag_key,
+)
 from gateway._bound import FACT_COLUMNS, RowFacts, record_entries, row_problems, status_leaves
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import Kek, open_, record_commitment
@@ -354,14 +367,71 @@ def _relayed_as_logged(event: dict[str, Any], sig: Any, transition: str, signatu
     return isinstance(t, dict) and t == expected
 
 
+def check_access_index(conn: sa.Connection, pepper: bytes) -> list[Finding]:
+    """The ``access_decision`` index against the access log, both directions
+    (:mod:`gateway._access_index`), ``_BATCH`` entries at a time."""
+    key = tag_key(pepper)
+    findings: list[Finding] = []
+
+    def report(diffs: list[tuple[str, IndexRow]]) -> None:
+        for kind, r in diffs:
+            findings.append(Finding("access-index", f"access[{r[0]}]", describe(kind, r)))
+
+    size_row = conn.execute(sa.text("SELECT size FROM log_head WHERE log_name = 'access'")).first()
+    size = int(size_row[0]) if size_row else 0
+    for start in range(0, size, _BATCH):
+        span = {"a": start, "b": start + _BATCH}
+        rows: dict[int, list[dict[str, Any]]] = {}
+        for row in conn.execute(
+            sa.text(
+                "SELECT * FROM access_decision WHERE log_index >= :a AND log_index < :b "
+                "ORDER BY log_index, id"
+            ),
+            span,
+        ):
+            m = dict(row._mapping)
+            rows.setdefault(int(m["log_index"]), []).append(m)
+        for idx, raw in conn.execute(
+            sa.text(
+                "SELECT idx, entry FROM log_entry WHERE log_name = 'access' "
+                "AND idx >= :a AND idx < :b ORDER BY idx"
+            ),
+            span,
+        ):
+            idx = int(idx)
+            doc = parse_entry(bytes(raw))
+            mine = rows.pop(idx, [])
+            if doc is None:
+                report(compare_index([], [plain_row(r) for r in mine]))
+                continue
+            try:
+                want = entry_rows(idx, doc)
+                have = [row_key(key, doc, r) for r in mine]
+            except (KeyError, TypeError, ValueError):
+                findings.append(Finding("access-index", f"access[{idx}]", "unreadable entry"))
+                continue
+            report(compare_index(want, have))
+        for left in rows.values():  # rows of missing entries
+            report(compare_index([], [plain_row(r) for r in left]))
+    beyond = conn.execute(
+        sa.text("SELECT * FROM access_decision WHERE log_index < 0 OR log_index >= :n"),
+        {"n": size},
+    )
+    report(compare_index([], [plain_row(dict(r._mapping)) for r in beyond]))
+    return findings
+
+
 def check_store(
     engine: Engine,
     keyring: Mapping[str, Kek],
     checkpoints: Mapping[str, list[Checkpoint]],
     binding: Binding | None = None,
+    *,
+    pepper: bytes | None = None,
 ) -> list[Finding]:
     """Every check over every log and record; an empty list means intact. With ``binding``
-    every row is compared with its leaves and the chain too (:func:`check_bindings`)."""
+    every row is compared with its leaves and the chain too (:func:`check_bindings`); with
+    the ``pepper``, the access index with the access log (:func:`check_access_index`)."""
     findings: list[Finding] = []
     with engine.connect() as conn:
         for name, cps in checkpoints.items():
@@ -369,4 +439,6 @@ def check_store(
         findings += check_records(conn, keyring)
         if binding is not None:
             findings += check_bindings(conn, binding)
+        if pepper is not None:
+            findings += check_access_index(conn, pepper)
     return findings

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 import threading
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from gateway._access_index import TAG_SALT_BYTES, subject_tag, tag_key, verified_decisions
 from gateway._bound import FACT_COLUMNS, REASON, chain_statuses, check_rows
 from gateway._freetext import subject_objections
 from gateway._group_commit import GroupCommitter, PendingAccess
@@ -126,6 +128,7 @@ class Reader:
         self._block_refresh = threading.Lock()
         self.committer = GroupCommitter(gateway.engine)
         gateway.refusals = refusal_logger(gateway, self.committer)  # the proof path's refusals
+        self.tag_key = tag_key(gateway.secrets.pepper)
 
     def confirmed_block(self) -> tuple[int, int]:
         """(number, timestamp) of the latest confirmed block, asked of the chain at most every
@@ -292,11 +295,13 @@ class Reader:
         first_reason = refusals[0][0] if overall == "deny" else "allowed"
         allowed = [d for d in decisions if d[1].allowed] if overall == "allow" else []
 
+        tag_salt = os.urandom(TAG_SALT_BYTES)  # no value shared by two entries of a subject
         entry = {
-            "v": 1,
+            "v": 2,
             "kind": "access",
             "requester": hex0x(requester),
-            "subject": commitment.hex(),
+            "subject_salt": tag_salt.hex(),
+            "subject_tag": subject_tag(self.tag_key, tag_salt, commitment).hex(),
             "subject_digest": digest.hex() if subject is not None else None,
             "record": record_id.hex() if record_id else None,
             "purpose": purpose.code,
@@ -310,6 +315,7 @@ class Reader:
                     "allowed": d.allowed,
                     "reason": d.reason,
                     "basis": d.basis,
+                    "grant": hex0x(d.grant_id) if d.grant_id else None,
                     "fields": sorted(d.released),
                     **({"clock": d.clock} if d.clock else {}),
                 }
@@ -477,9 +483,9 @@ class Reader:
         size = anchored.size if anchored else 0
         with session_scope(self.gw.engine, read_only=True) as s:
             log = DbLog(s, "access")
+            items = verified_decisions(log, self.tag_key, items) if log.exists() else []
             for item in items:
                 i = item["log_index"]
-                item["entry"] = log.entry(i).decode() if log.exists() else None
                 if i < size:
                     item["inclusion"] = [p.hex() for p in log.inclusion_proof(i, size)]
                 else:

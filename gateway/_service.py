@@ -668,7 +668,9 @@ class Gateway:
             return index.at(record_id, block)
 
         binding = Binding(self.secrets.pepper, chain_state)
-        return check_store(self.engine, self.secrets.keyring, checkpoints, binding)
+        return check_store(
+            self.engine, self.secrets.keyring, checkpoints, binding, pepper=self.secrets.pepper
+        )
 
     def receipt(self, record_id: str) -> dict[str, Any]:
         return dict(json.loads(self._record_row(record_id).receipt))

@@ -48,6 +48,7 @@ __all__ = [
     "DepartmentClient",
     "ReaderClient",
     "SubjectClient",
+    "build_log_request",
     "build_office_request",
     "build_subject_query",
     "build_subject_request",
@@ -729,6 +730,40 @@ def build_office_request(
     return {
         "org": hex0x(org_id),
         "details": dict(details),
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(value),
+    }
+
+
+def build_log_request(
+    sign: TypedSigner,
+    *,
+    org_id: bytes,
+    action: str,
+    start: int,
+    end: int,
+    signed_at: int,
+    nonce: bytes,
+) -> dict[str, Any]:
+    """A signed ``LogRequest`` (formats §9.2): ``action`` is ``entries/records``,
+    ``entries/access`` (POST ``/v1/logs/{log}/entries``) or ``index/access`` (POST
+    ``/v1/logs/access/index``); ``sign`` is a :data:`TypedSigner` of the org's key."""
+    value = sign(
+        "LogRequest",
+        {
+            "org": org_id,
+            "action": action,
+            "start": start,
+            "end": end,
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
+    )
+    return {
+        "org": hex0x(org_id),
+        "start": start,
+        "end": end,
         "signed_at": signed_at,
         "nonce": hex0x(nonce),
         "signature": hex0x(value),

@@ -144,3 +144,9 @@ class RecordUnverified(GatewayError):
     edited or incomplete row): nothing is decided on it."""
 
     code = "record-unverified"
+
+
+class Unauthenticated(GatewayError):
+    """The resource is served only to a signed request (log entries: formats §9.2)."""
+
+    code = "unauthenticated"

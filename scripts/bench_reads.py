@@ -28,24 +28,48 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import sqlalchemy as sa
 
 from gateway._audit import chain_checkpoints, verify_log
 from gateway._devnet import load_consortium
-from gateway.client import DepartmentClient, ReaderClient
+from gateway.client import DepartmentClient, ReaderClient, build_log_request
 from gateway.domain.canonical import canonicalize
 from gateway.domain.catalog import load_catalog
 from gateway.domain.identifiers import make_uscc
 from gateway.domain.policy import purpose_id
 from gateway.domain.records import log_id
-from gateway.store import DbLog, make_engine, session_scope
+from gateway.domain.signing import fast_typed_signer, signing_domain
+from gateway.store import AccessDecision, DbLog, make_engine, session_scope
 from node import Deployment, GrantBasis, GrantParams, connect, free_port
 from tests.samples import sample_fields
 
+_DECISIONS: sa.Table = AccessDecision.__table__  # type: ignore[attr-defined]
 CLI = str(Path(sys.executable).parent / "creditchain")
+
+
+def _log_signer(deployment: Deployment, auditor: Any) -> Any:
+    """The auditor's signed LogRequests for `audit verify` (entries are not public)."""
+    sign = fast_typed_signer(
+        auditor.account(), signing_domain(deployment.chain_id, deployment.address("Membership"))
+    )
+
+    def build(action: str, start: int, end: int) -> dict[str, Any]:
+        return build_log_request(
+            sign,
+            org_id=bytes.fromhex(auditor.org_id[2:]),
+            action=action,
+            start=start,
+            end=end,
+            signed_at=int(time.time()),
+            nonce=os.urandom(32),
+        )
+
+    return build
 
 
 def pct(values: list[float], q: float) -> float:
@@ -175,6 +199,11 @@ def main() -> int:
         "--workers", type=int, default=2, help="gateway HTTP worker processes (serve --workers)"
     )
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
+    parser.add_argument(
+        "--audit-no-index",
+        action="store_true",
+        help="audit verify without comparing the access index with the log",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -319,11 +348,13 @@ def main() -> int:
             engine = make_engine(f"sqlite:///{data / 'gateway.db'}")
             with session_scope(engine, read_only=True) as s:
                 have = DbLog(s, "access").size()
-            template = json.loads(
-                http.get(f"{url}/v1/logs/access/entries", params={"start": 0, "end": 1}).json()[
-                    "entries"
-                ][0]
-            )
+                template = json.loads(DbLog(s, "access").entry(0))
+                template_rows = [
+                    dict(r._mapping)
+                    for r in s.connection().execute(
+                        sa.select(_DECISIONS).where(_DECISIONS.c.log_index == 0)
+                    )
+                ]
             t_fill = time.perf_counter()
             while have < args.audit_entries:
                 n = min(10_000, args.audit_entries - have)
@@ -332,13 +363,24 @@ def main() -> int:
                         {
                             **template,
                             "decided_at": template["decided_at"] + have + k,
-                            "synthetic": have + k,
                         }
                     )
                     for k in range(n)
                 ]
-                with session_scope(engine) as s:
-                    DbLog(s, "access").append(batch)
+                with session_scope(engine) as s:  # each entry with its index rows
+                    indices = DbLog(s, "access").append(batch)
+                    s.connection().execute(
+                        _DECISIONS.insert(),
+                        [
+                            {
+                                **{k: v for k, v in row.items() if k != "id"},
+                                "log_index": i,
+                                "decided_at": template["decided_at"] + i - indices[0] + have,
+                            }
+                            for i in indices
+                            for row in template_rows
+                        ],
+                    )
                 have += n
             fill_s = time.perf_counter() - t_fill
             gateway_org = bytes.fromhex(http.get(f"{url}/v1/health").json()["gateway"][2:])
@@ -353,7 +395,14 @@ def main() -> int:
                     raise SystemExit("the access log was not anchored in time")
                 time.sleep(1)
             t = time.perf_counter()
-            report = verify_log(http, url, "access", chain_checkpoints(client, lid))
+            report = verify_log(
+                http,
+                url,
+                "access",
+                chain_checkpoints(client, lid),
+                sign=_log_signer(deployment, orgs["auditor"]),
+                index=not args.audit_no_index,
+            )
             verify_s = time.perf_counter() - t
             result["audit_verify"] = {
                 "entries": report.entries,

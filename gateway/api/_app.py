@@ -17,12 +17,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
+from gateway._access_index import index_document
 from gateway._lifecycle import Lifecycle, relay_failed
+from gateway._log_access import LogAccess, dumps_entries
+from gateway._log_access import leaves as log_leaves
 from gateway._reads import Reader
 from gateway._service import Gateway
 from gateway.api import _problems
 from gateway.api._schemas import (
     AUDIT_QUERY_SCHEMA,
+    LOG_REQUEST_SCHEMA,
     OFFICE_REQUEST_SCHEMA,
     PROBLEM_SCHEMA,
     PROOF_REQUEST_SCHEMA,
@@ -111,8 +115,8 @@ _LOG_LINKS = {
         log="$request.path.log",
         second="$response.body#/size",
     ),
-    "entries": _link(
-        "/v1/logs/{log}/entries", "get", log="$request.path.log", end="$response.body#/size"
+    "leaves": _link(
+        "/v1/logs/{log}/leaves", "get", log="$request.path.log", end="$response.body#/size"
     ),
 }
 
@@ -167,6 +171,7 @@ def create_app(
     _problems.install(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.state.gateway = gateway
+    log_access = LogAccess(gateway)
 
     @app.get("/v1/health", tags=["service"])
     def health() -> dict[str, Any]:
@@ -285,20 +290,43 @@ def create_app(
     ) -> dict[str, Any]:
         return gateway.inclusion(log, index, size)
 
-    @app.get("/v1/logs/{log}/entries", tags=["logs"])
-    def entries(
+    @app.get("/v1/logs/{log}/leaves", tags=["logs"])
+    def leaves(
         log: LogName,
         start: Annotated[int, Query(ge=0, le=_MAX_INT), Canonical],
         end: Annotated[int, Query(ge=1, le=_MAX_INT), Canonical],
         request: Request,
     ) -> Response:
-        # Up to 10,000 entries per page. With ``Accept: application/jsonl`` the entries come as
-        # stored, one per line (canonical JSON has no raw newline): what auditors hash, with no
-        # JSON re-encoding on either side. Otherwise a JSON object (formats: README).
-        if "application/jsonl" in request.headers.get("accept", ""):
-            raw = gateway.raw_entries(log, start, end)
+        # Public: up to 10,000 leaf hashes, 32 bytes each with ``Accept:
+        # application/octet-stream``, else hex in JSON (formats §9.2).
+        got = log_leaves(gateway, log, start, end)
+        if "application/octet-stream" in request.headers.get("accept", ""):
+            return Response(b"".join(got), media_type="application/octet-stream")
+        return JSONResponse({"log": log, "start": start, "leaves": [h.hex() for h in got]})
+
+    @app.get("/v1/logs/{log}/entries", tags=["logs"])
+    def entries_unsigned(log: LogName) -> Response:
+        raise g.Unauthenticated(
+            f"the {log} log's entries are served to a signed LogRequest: "
+            f"POST /v1/logs/{log}/entries; its leaf hashes are public at /v1/logs/{log}/leaves"
+        )
+
+    @app.post("/v1/logs/{log}/entries", tags=["logs"], openapi_extra=_body(LOG_REQUEST_SCHEMA))
+    async def entries(log: LogName, request: Request) -> Response:
+        # Up to 10,000 entries per page, to a signed request (formats §9.2). With ``Accept:
+        # application/jsonl`` an auditor gets the entries as stored, one per line (canonical
+        # JSON has no raw newline): what it hashes, with no JSON re-encoding on either side.
+        body = await request.body()
+        start, got, whole = await run_in_threadpool(log_access.entries, log, body)
+        if whole and "application/jsonl" in request.headers.get("accept", ""):
+            raw = [e for e in got if e is not None]
             return Response(b"\n".join(raw) + b"\n", media_type="application/jsonl")
-        return JSONResponse(gateway.entries(log, start, end))
+        return Response(dumps_entries(log, start, got), media_type="application/json")
+
+    @app.post("/v1/logs/access/index", tags=["logs"], openapi_extra=_body(LOG_REQUEST_SCHEMA))
+    async def access_index(request: Request) -> Response:
+        rows = await run_in_threadpool(log_access.index, await request.body())
+        return Response(index_document(rows), media_type="application/json")
 
     return app
 

@@ -44,6 +44,7 @@ _TABLE: list[tuple[type[Exception], int, str]] = [
     (g.SignerMismatch, 401, "Signature is not the organisation's"),
     (g.UnknownOrg, 401, "Unknown organisation"),
     (g.StaleRequest, 401, "Signed timestamp outside the allowed window"),
+    (g.Unauthenticated, 401, "A signed request is required"),
     (g.ReplayedRequest, 409, "Nonce already used"),
     (g.OrgSuspended, 403, "Organisation suspended"),
     (g.CategoryNotAllowed, 403, "Organisation may not submit this category"),

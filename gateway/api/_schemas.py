@@ -228,6 +228,21 @@ AUDIT_QUERY_SCHEMA: dict[str, Any] = {
     },
 }
 
+LOG_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A signed LogRequest (formats §9.2): the action is the route's",
+    "required": ["org", "start", "end", "signed_at", "nonce", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "org": _HEX32_0X,
+        "start": {"type": "integer", "minimum": 0},
+        "end": {"type": "integer", "minimum": 1},
+        "signed_at": {"type": "integer", "minimum": 0},
+        "nonce": _HEX32_0X,
+        "signature": _SIG,
+    },
+}
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 9457 problem details; ``type`` is stable per error (docs/formats.md §4). "

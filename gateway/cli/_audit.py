@@ -26,6 +26,50 @@ DataDir = Annotated[
     ),
 ]
 
+AsOrg = Annotated[str | None, typer.Option("--as", help="Dev consortium org (auditor).")]
+Keystore = Annotated[Path | None, typer.Option(help="Auditor's keystore.")]
+OrgOpt = Annotated[str | None, typer.Option(help="Auditor org id (with --keystore).")]
+
+
+def _auditor(
+    data: Path, as_org: str | None, keystore: Path | None, org: str | None
+) -> tuple[Any, str]:
+    """(account, org id) of the auditor named by ``--as`` or ``--keystore``/``--org``."""
+    from gateway._devnet import load_consortium
+    from node import load_keystore
+
+    if as_org:
+        member = load_consortium(data)[as_org]
+        return member.account(), member.org_id
+    if not (keystore and org):
+        fail("name the auditor: --as SLUG (dev) or --keystore FILE --org 0x…", EXIT_USAGE)
+    password = os.environ.get("CREDITCHAIN_KEYSTORE_PASSWORD", "")
+    return load_keystore(keystore, password), org
+
+
+def _log_signer(deployment: Any, account: Any, org_id: str) -> Any:
+    """``(action, start, end) -> body``: signed ``LogRequest``s for ``audit verify``."""
+    from gateway.client import build_log_request
+    from gateway.domain.signing import fast_typed_signer, signing_domain
+
+    sign = fast_typed_signer(
+        account, signing_domain(deployment.chain_id, deployment.address("Membership"))
+    )
+    org = bytes.fromhex(org_id.removeprefix("0x"))
+
+    def build(action: str, start: int, end: int) -> dict[str, Any]:
+        return build_log_request(
+            sign,
+            org_id=org,
+            action=action,
+            start=start,
+            end=end,
+            signed_at=int(time.time()),
+            nonce=os.urandom(32),
+        )
+
+    return build
+
 
 @audit_app.command("verify")
 @command
@@ -39,11 +83,19 @@ def verify(
     log: Annotated[
         list[str] | None, typer.Option(help="records and/or access (default both).")
     ] = None,
+    as_org: AsOrg = None,
+    keystore: Keystore = None,
+    org: OrgOpt = None,
+    index: Annotated[
+        bool, typer.Option(help="Also compare the gateway's access index with the access log.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Read every checkpoint of the gateway's logs from the chain, fetch every entry from the
-    gateway, recompute the trees and compare. Exit 0 complete and unforked, 1 with each gap or
-    mismatch named, 2 when the gateway or chain cannot be reached."""
+    gateway (signed for by an auditor key: entries are not public), recompute the trees and
+    compare; compare the gateway's access index with the access entries. Exit 0 complete and
+    unforked, 1 with each gap, mismatch or index difference named, 2 when the gateway or chain
+    cannot be reached."""
     import httpx
 
     from gateway._audit import chain_checkpoints, response_json, verify_log
@@ -55,6 +107,7 @@ def verify(
     names = log or ["records", "access"]
     if set(names) - {"records", "access"}:
         fail("--log is records or access", EXIT_USAGE)
+    account, org_id = _auditor(data, as_org, keystore, org)
     try:
         deployment = Deployment.load(manifest or ChainPaths(data).manifest)
         chain = open_chain(data, rpc)
@@ -66,12 +119,13 @@ def verify(
     except (NodeError, httpx.HTTPError) as exc:
         fail(str(exc), EXIT_USAGE)
     client = deployment.checkpoint_log(chain)
+    sign = _log_signer(deployment, account, org_id)
     started = time.monotonic()
     reports = []
     for name in names:
         cps = chain_checkpoints(client, log_id(gateway_org, name))
         try:
-            reports.append(verify_log(http, url, name, cps))
+            reports.append(verify_log(http, url, name, cps, sign=sign, index=index))
         except httpx.HTTPError as exc:
             fail(f"cannot read the {name} log from {url}: {exc}", EXIT_USAGE)
     elapsed = time.monotonic() - started
@@ -119,11 +173,9 @@ def trace(
     record: Annotated[str | None, typer.Option(help="Record id.")] = None,
     since: Annotated[int | None, typer.Option(help="From this Unix time.")] = None,
     until: Annotated[int | None, typer.Option(help="Before this Unix time.")] = None,
-    as_org: Annotated[
-        str | None, typer.Option("--as", help="Dev consortium org (auditor).")
-    ] = None,
-    keystore: Annotated[Path | None, typer.Option(help="Auditor's keystore.")] = None,
-    org: Annotated[str | None, typer.Option(help="Auditor org id (with --keystore).")] = None,
+    as_org: AsOrg = None,
+    keystore: Keystore = None,
+    org: OrgOpt = None,
     data_dir: DataDir = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the trace as CSV.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -134,21 +186,13 @@ def trace(
 
     from gateway._audit import response_json
     from gateway._config import default_data_dir
-    from gateway._devnet import load_consortium
     from gateway.domain.canonical import canonicalize
     from gateway.domain.records import hex0x
     from gateway.domain.signing import signing_domain, typed_signer
-    from node import ChainPaths, Deployment, load_keystore
+    from node import ChainPaths, Deployment
 
     data = data_dir or default_data_dir()
-    if as_org:
-        member = load_consortium(data)[as_org]
-        account, org_id = member.account(), member.org_id
-    elif keystore and org:
-        account = load_keystore(keystore, os.environ.get("CREDITCHAIN_KEYSTORE_PASSWORD", ""))
-        org_id = org
-    else:
-        fail("name the auditor: --as SLUG (dev) or --keystore FILE --org 0x…", EXIT_USAGE)
+    account, org_id = _auditor(data, as_org, keystore, org)
     query: dict[str, Any] = {}
     if subject:
         kind, _, ident = subject.partition(":")

@@ -58,7 +58,7 @@ def check(
     binding = Binding(secrets.pepper, chain_state)
     engine = make_engine(settings.db_url)
     try:
-        findings = check_store(engine, secrets.keyring, checkpoints, binding)
+        findings = check_store(engine, secrets.keyring, checkpoints, binding, pepper=secrets.pepper)
         findings += mark_findings(settings.data_dir, bytes(secrets.signer.key), engine)
     finally:
         engine.dispose()

@@ -152,6 +152,14 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("signedAt", "uint64"),
         ("nonce", "bytes32"),
     ),
+    "LogRequest": (
+        ("org", "bytes32"),
+        ("action", "string"),
+        ("start", "uint64"),
+        ("end", "uint64"),
+        ("signedAt", "uint64"),
+        ("nonce", "bytes32"),
+    ),
 }
 """The primary types of formats.md §3, as ``(member name, Solidity type)`` in order."""
 

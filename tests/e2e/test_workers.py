@@ -146,7 +146,18 @@ def test_two_workers_share_the_port_the_database_and_the_logs(tmp_path: Path) ->
             time.sleep(0.5)
         assert [cp["size"] for cp in cps] == [len(subjects), 200]
         audited = CliRunner().invoke(
-            app, ["audit", "verify", "--url", gw.url, "--data-dir", str(data), "--json"]
+            app,
+            [
+                "audit",
+                "verify",
+                "--url",
+                gw.url,
+                "--data-dir",
+                str(data),
+                "--as",
+                "auditor",
+                "--json",
+            ],
         )
         assert audited.exit_code == 0, audited.output
 

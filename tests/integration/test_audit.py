@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from gateway._audit import chain_checkpoints, verify_log
 from tests.integration.conftest import Env
+from tests.integration.test_access_index import log_signer
 from tests.integration.test_reads import read
 
 
@@ -41,7 +42,7 @@ def _audit(env: Env) -> list[str]:
     cps = chain_checkpoints(
         env.runtime.deployment.checkpoint_log(env.chain), env.runtime.gateway.log_ids["access"]
     )
-    report = verify_log(env.http, env.url, "access", cps, page=4)  # several pages
+    report = verify_log(env.http, env.url, "access", cps, sign=log_signer(env), page=4)
     assert report.checkpoints == 2
     return [str(f) for f in report.findings]
 

@@ -447,11 +447,11 @@ def test_api_stateful_records(fuzz_env: Env) -> None:
 
 
 def test_api_stateful_logs(fuzz_env: Env) -> None:
-    """Checkpoint → inclusion / consistency / entries at the log's real size."""
+    """Checkpoint → inclusion / consistency / leaves at the log's real size."""
     logs = schema.include(path_regex="^/v1/logs/")
     assert _run_stateful(logs.as_state_machine(), fuzz_env) > 0
     assert {
         "GET /v1/logs/{log}/inclusion",
         "GET /v1/logs/{log}/consistency",
-        "GET /v1/logs/{log}/entries",
+        "GET /v1/logs/{log}/leaves",
     } <= _followed()
