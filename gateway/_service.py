@@ -30,6 +30,7 @@ from gateway._anchor import latest_confirmed
 from gateway._bound import chain_statuses, load_bound
 from gateway._integrity import Binding, Finding, check_store
 from gateway._keys import GatewaySecrets
+from gateway._outbox_check import outbox_chain
 from gateway._receipt_mark import ReceiptMark
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.catalog import Catalog
@@ -667,7 +668,8 @@ class Gateway:
         def chain_state(record_id: str) -> tuple[str, int]:
             return index.at(record_id, block)
 
-        binding = Binding(self.secrets.pepper, chain_state)
+        outbox = outbox_chain(client, self.log_ids, index.client)
+        binding = Binding(self.secrets.pepper, chain_state, outbox)
         return check_store(self.engine, self.secrets.keyring, checkpoints, binding)
 
     def receipt(self, record_id: str) -> dict[str, Any]:
