@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from gateway.errors import ChainDisagrees
 from tests.integration.conftest import Env, chain_clock
 from tests.integration.test_reads import DAY, commitment_of, make_grant, org_id, reader
 
@@ -257,3 +259,63 @@ def test_outbox_tamper_matrix(env: Env) -> None:
             else:
                 assert findings == [], (name, findings)
         assert env.runtime.gateway.integrity() == [], f"undo of {name!r} failed"
+
+
+def _served(env: Env, record_id: str) -> tuple[int, int, int]:
+    checkpoint = env.http.get(f"{env.url}/v1/logs/records/checkpoint")
+    proof = env.http.get(f"{env.url}/v1/records/{record_id}/proof")
+    access = env.http.get(f"{env.url}/v1/logs/access/checkpoint")
+    return checkpoint.status_code, proof.status_code, access.status_code
+
+
+def test_a_served_checkpoint_is_one_the_chain_holds(env: Env) -> None:
+    """The checkpoint served with proofs and at /v1/logs/*/checkpoint comes from an anchor row
+    only once the chain holds that row (size, root, block, tx): an edited row is a 503."""
+    (receipt,) = env.client("tax").submit([env.record("tax")])
+    env.anchor()
+    rid = receipt["leaf_hash"]
+    assert _served(env, rid) == (200, 200, 200)
+    good = env.http.get(f"{env.url}/v1/logs/records/checkpoint").json()["anchored"]
+    newest = "state = 'confirmed' AND log_name = 'records'"
+    for edit in (
+        _column("anchor", "root", newest, _flip),
+        _column("anchor", "size", newest, lambda s: s + 1),
+        _column("anchor", "block_number", newest, lambda b: b + 1),
+        _column("anchor", "tx_hash", newest, "0x" + "ab" * 32),
+    ):
+        with _tampered(env, edit):
+            checkpoint, proof, _ = _served(env, rid)
+            assert (checkpoint, proof) == (503, 503)
+        assert env.http.get(f"{env.url}/v1/logs/records/checkpoint").json()["anchored"] == good
+
+
+def test_an_edited_prepared_row_is_never_anchored(env: Env) -> None:
+    """The first checkpoint of a log has no consistency proof for the contract to check: the
+    anchoring worker itself refuses a row whose root is not the log's (ChainDisagrees)."""
+    env.client("tax").submit([env.record("tax") for _ in range(3)])
+    with env.runtime.engine.begin() as conn:
+        (size,) = _one(conn, "SELECT size FROM log_head WHERE log_name = 'records'")
+        _set(
+            conn,
+            "INSERT INTO anchor (log_name, size, root, from_size, state, created_at, updated_at) "
+            "VALUES ('records', :s, :r, 0, 'prepared', 0, 0)",
+            s=size,
+            r=b"\x07" * 32,
+        )
+    assert "anchor-row" in _checks(env)
+    with pytest.raises(ChainDisagrees, match="anchor table was altered"):
+        env.runtime.anchorer.step(force=True)
+    client = env.runtime.deployment.checkpoint_log(env.chain)
+    assert client.latest(env.runtime.gateway.log_ids["records"]) is None
+
+
+def test_a_read_replayed_after_its_nonce_row_is_deleted_is_named(env: Env) -> None:
+    """Deleting a read's nonce row lets its signed body be replayed inside the window: the
+    replay appends a second access entry with the same signer and nonce, which check names."""
+    body = _populate(env)["read"]
+    assert env.http.post(f"{env.url}/v1/reads", json=body).status_code == 409  # replay refused
+    with env.runtime.engine.begin() as conn:
+        _set(conn, f"DELETE FROM submission WHERE {ACCESS_NONCE}")
+    assert "nonce-row" in _checks(env)
+    assert env.http.post(f"{env.url}/v1/reads", json=body).status_code == 200  # replayed
+    assert "nonce-reuse" in _checks(env)
