@@ -328,7 +328,9 @@ def check_relay_rows(
                     _Finding(
                         "relay-row",
                         where,
-                        f"{state}, but RecordStatus already holds version {after} of record {rid}",
+                        f"{state}, but RecordStatus already holds version {after} of record "
+                        f"{rid} (edited, or a relay stopped between its transaction and its "
+                        "row: the next relay pass confirms it)",
                     )
                 )
     return out
