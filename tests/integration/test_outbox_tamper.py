@@ -196,6 +196,10 @@ CASES: dict[str, tuple[Edit, set[str]]] = {
         lambda c: _prepared_with(c, size=10_000),
         {"anchor-row"},
     ),
+    "anchor.from_size": (_column("anchor", "from_size", CONFIRMED, 0), set()),  # read by none
+    "anchor.created_at": (_column("anchor", "created_at", CONFIRMED, 1), set()),
+    "anchor.updated_at": (_column("anchor", "updated_at", CONFIRMED, 1), set()),
+    "anchor.block_hash": (_column("anchor", "block_hash", CONFIRMED, "0x" + "ef" * 32), set()),
     # submission (request nonces)
     "submission row of a read deleted": (_deleted("submission", ACCESS_NONCE), {"nonce-row"}),
     "submission.nonce of a read": (
