@@ -323,3 +323,19 @@ def test_a_read_replayed_after_its_nonce_row_is_deleted_is_named(env: Env) -> No
     assert "nonce-row" in _checks(env)
     assert env.http.post(f"{env.url}/v1/reads", json=body).status_code == 200  # replayed
     assert "nonce-reuse" in _checks(env)
+
+
+def test_a_pending_change_marked_confirmed_is_named_and_never_relayed(env: Env) -> None:
+    """``state = 'confirmed'`` on a change the relay has not sent: the relay skips it (the
+    chain lags the log) and check names it; undone, the next relay pass sends it."""
+    (receipt,) = env.client("tax").submit([env.record("tax")])
+    env.runtime.lifecycle.relay_inline = False
+    env.runtime.lifecycle.office_transition(receipt["leaf_hash"], "repaired", reason="r")
+    env.anchor()
+    assert env.runtime.gateway.integrity() == []  # pending, not on chain yet: consistent
+    with _tampered(env, _column("status_change", "state", CHANGE, "confirmed")):
+        assert "relay-row" in _checks(env)
+        assert env.runtime.lifecycle.relay() == 0
+        assert "relay-row" in _checks(env)
+    assert env.runtime.lifecycle.relay() == 1
+    assert env.runtime.gateway.integrity() == []
