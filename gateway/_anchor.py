@@ -13,7 +13,9 @@ a reorg) is signed and sent again; the contract itself refuses a second copy of 
 acknowledged is left out: the next checkpoint always covers the whole log.
 
 On start, :meth:`Anchorer.check_against_chain` compares the database with the chain and raises
-:class:`ChainDisagrees` if the chain holds a checkpoint the database cannot reproduce.
+:class:`ChainDisagrees` if the chain holds a checkpoint the database cannot reproduce. A row to
+send whose (size, root) is not the log's own checkpoint (an edited outbox row) is refused the
+same way before anything is signed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlmodel import col, select
 
 from gateway._config import AnchorPolicy
 from gateway.errors import ChainDisagrees
-from gateway.store import Anchor, DbLog, session_scope
+from gateway.store import Anchor, DbLog, LogCorrupted, session_scope
 from node import Chain, CheckpointLogClient, ContractRevert, NodeError
 
 log = logging.getLogger("creditchain.anchor")
@@ -140,12 +142,14 @@ class Anchorer:
         while not stop.is_set():
             try:
                 self.step()
-            except ChainDisagrees as exc:
+            except (ChainDisagrees, LogCorrupted) as exc:  # never anchor what disagrees
                 self.error = exc
                 log.error("anchoring stopped: %s", exc)
                 return
             except (NodeError, OSError) as exc:  # chain unreachable for now: retry
                 log.warning("anchoring pass failed, will retry: %s", exc)
+            except Exception:  # a database hiccup must not end the worker: retry
+                log.exception("anchoring pass failed, will retry")
             stop.wait(self.policy.interval)
 
     def step(self, *, force: bool = False) -> list[AnchoredCheckpoint]:
@@ -251,6 +255,14 @@ class Anchorer:
     def _send(self, row: Anchor, log_id: bytes, chain_size: int, chain_root: bytes | None) -> None:
         with session_scope(self.engine, read_only=True) as s:
             db = DbLog(s, row.log_name)
+            if not 0 < row.size <= db.size() or db.root(row.size) != row.root:
+                # an edited outbox row: never sign a checkpoint the log does not have (the
+                # contract can tell only from the second checkpoint on, by its proof)
+                raise ChainDisagrees(
+                    f"the {row.log_name} anchor row for size {row.size} is not the log's "
+                    "checkpoint at that size: the anchor table was altered; refusing to anchor",
+                    log=row.log_name,
+                )
             if chain_size and db.root(chain_size) != chain_root:
                 raise ChainDisagrees(
                     f"the {row.log_name} log's root at size {chain_size} differs from the chain's",

@@ -21,6 +21,10 @@ Each finding names the check that caught it:
     access-index      every access-log entry's decisions have their access_decision rows, and
                       every row is a decision its entry says (requester, subject, record,
                       purpose, decision, reason, basis, grant, time): both directions
+    log-head          a log's head (log_head.size) is not the number of its entries
+    anchor-row, nonce-reuse, nonce-row, relay-row
+                      the outbox rows (anchor, submission, status_change relay columns)
+                      against the logs and the chain: gateway/_outbox_check.py
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
@@ -47,6 +51,12 @@ from gateway._access_index import (
     tag_key,
 )
 from gateway._bound import FACT_COLUMNS, RowFacts, record_entries, row_problems, status_leaves
+from gateway._outbox_check import (
+    OutboxChain,
+    check_anchor_rows,
+    check_nonces,
+    check_relay_rows,
+)
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import Kek, open_, record_commitment
 from gateway.domain.errors import DomainError, EnvelopeError
@@ -65,6 +75,8 @@ class Binding:
 
     pepper: bytes
     chain_state: Callable[[str], tuple[str, int] | None]
+    outbox: OutboxChain | None = None
+    """The chain's anchors and status changes, for the outbox rows (gateway/_outbox_check.py)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +133,7 @@ def check_log(conn: sa.Connection, log_name: str, checkpoints: list[Checkpoint])
     if expected != size:
         findings.append(
             Finding(
-                "log-contiguity",
+                "log-head",
                 log_name,
                 f"the head says {size} entries, the table holds {expected}",
             )
@@ -439,6 +451,21 @@ def check_store(
         findings += check_records(conn, keyring)
         if binding is not None:
             findings += check_bindings(conn, binding)
+        findings += check_outbox(conn, checkpoints, binding)
         if pepper is not None:
             findings += check_access_index(conn, pepper)
     return findings
+
+
+def check_outbox(
+    conn: sa.Connection,
+    checkpoints: Mapping[str, list[Checkpoint]],
+    binding: Binding | None,
+) -> list[Finding]:
+    """The request nonces against the logs; with the chain, the anchor and relay rows too
+    (gateway/_outbox_check.py)."""
+    found = check_nonces(conn)
+    if binding is not None and binding.outbox is not None:
+        found += check_anchor_rows(conn, checkpoints, binding.outbox)
+        found += check_relay_rows(conn, binding.chain_state, binding.outbox)
+    return [Finding(*f) for f in found]

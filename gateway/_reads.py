@@ -477,9 +477,9 @@ class Reader:
     def with_proofs(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Attach to each decision its access-log entry and inclusion proof under the latest
         anchored checkpoint (or mark it pending)."""
-        from gateway._anchor import latest_confirmed
+        from gateway._anchor_view import served_anchor
 
-        anchored = latest_confirmed(self.gw.engine, "access")
+        anchored = served_anchor(self.gw, "access")
         size = anchored.size if anchored else 0
         with session_scope(self.gw.engine, read_only=True) as s:
             log = DbLog(s, "access")

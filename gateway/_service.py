@@ -26,10 +26,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from gateway._anchor import latest_confirmed
+from gateway._anchor_view import served_anchor
 from gateway._bound import chain_statuses, load_bound
 from gateway._integrity import Binding, Finding, check_store
 from gateway._keys import GatewaySecrets
+from gateway._outbox_check import outbox_chain
 from gateway._receipt_mark import ReceiptMark
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.catalog import Catalog
@@ -439,7 +440,7 @@ class Gateway:
             db = DbLog(s, name)
             size = db.size() if db.exists() else 0
             root = db.root(size) if size else hashlib.sha256(b"").digest()
-        anchored = latest_confirmed(self.engine, name)
+        anchored = served_anchor(self, name)
         return {
             "log": name,
             "log_id": hex0x(self.log_ids[name]),
@@ -514,7 +515,7 @@ class Gateway:
         the anchor.
         """
         row = self._record_row(record_id)
-        anchored = latest_confirmed(self.engine, "records")
+        anchored = served_anchor(self, "records")
         if anchored is None or anchored.size <= row.log_index:
             raise NotAnchoredYet(
                 "the record is in the log but not yet in an anchored checkpoint",
@@ -667,7 +668,8 @@ class Gateway:
         def chain_state(record_id: str) -> tuple[str, int]:
             return index.at(record_id, block)
 
-        binding = Binding(self.secrets.pepper, chain_state)
+        outbox = outbox_chain(client, self.log_ids, index.client)
+        binding = Binding(self.secrets.pepper, chain_state, outbox)
         return check_store(
             self.engine, self.secrets.keyring, checkpoints, binding, pepper=self.secrets.pepper
         )

@@ -29,6 +29,7 @@ def check(
     from gateway._config import Settings, default_data_dir
     from gateway._integrity import Binding, check_store
     from gateway._keys import load_secrets
+    from gateway._outbox_check import outbox_chain
     from gateway._receipt_mark import mark_findings
     from gateway._runtime import _gateway_org
     from gateway._service import LOG_NAMES
@@ -55,7 +56,12 @@ def check(
     def chain_state(record_id: str) -> tuple[str, int] | None:
         return statuses.at(record_id, block) if statuses else None
 
-    binding = Binding(secrets.pepper, chain_state)
+    outbox = outbox_chain(
+        client,
+        {n: log_id(gateway_org, n) for n in LOG_NAMES},
+        statuses.client if statuses else None,
+    )
+    binding = Binding(secrets.pepper, chain_state, outbox)
     engine = make_engine(settings.db_url)
     try:
         findings = check_store(engine, secrets.keyring, checkpoints, binding, pepper=secrets.pepper)

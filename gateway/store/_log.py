@@ -20,9 +20,12 @@ Appending
       (:func:`gateway.store.make_engine`), so the transaction already holds the database write
       lock when it moves the head.
 
-    An append moves the head (reserving its indices), reads at most ⌈log2 n⌉ right-edge nodes
-    (one query), and inserts the entries, the leaf hashes and every perfect subtree the batch
-    completes (bulk inserts) — four statements whatever the batch size; a rollback undoes all.
+    An append moves the head (reserving its indices), checks that the head was the number of
+    stored entries (the last entry's index, one primary-key lookup: an altered ``log_head.size``
+    is refused with :class:`~gateway.store.LogCorrupted`, never overwrites or skips), reads at
+    most ⌈log2 n⌉ right-edge nodes (one query), and inserts the entries, the leaf hashes and
+    every perfect subtree the batch completes (bulk inserts) — five statements whatever the
+    batch size; a rollback undoes all.
 
 Reads
     Completed nodes are immutable, so reads need no lock: a proof for a size read from the head
@@ -205,7 +208,8 @@ class DbLog:
             NotFound: the log does not exist (see :meth:`ensure`).
             DuplicateEntry: an entry appears twice in ``entries`` or is already in the log
                 (leaf hashes are unique per log); roll the transaction back.
-            LogCorrupted: a right-edge node needed to extend the tree is missing.
+            LogCorrupted: a right-edge node needed to extend the tree is missing, or the head
+                disagrees with the stored entries.
         """
         if not entries:
             return []
@@ -223,6 +227,7 @@ class DbLog:
             raise NotFound(f"log {self._name!r} does not exist")
         end = int(moved)
         start = end - len(leaves)
+        self._check_head(conn, start)
 
         # Right-edge nodes of the current tree that the new leaves complete a parent with:
         # at level l, node (l, (start >> l) - 1) when (start >> l) is odd and level l gains nodes.
@@ -434,6 +439,20 @@ class DbLog:
                     for level, first, nodes in completed
                     for j, h in enumerate(nodes)
                 ],
+            )
+
+    def _check_head(self, conn: sa.Connection, start: int) -> None:
+        """The head (before this append) must be the number of stored entries: the last one
+        is at ``start - 1`` (a primary-key lookup). A lowered head would make the append
+        collide with stored entries, a raised one skip indices: refuse both."""
+        last = conn.execute(
+            sa.select(sa.func.max(_ENTRY.idx)).where(_ENTRY.log_name == self._name)
+        ).scalar_one_or_none()
+        stored = 0 if last is None else int(last) + 1
+        if stored != start:
+            raise LogCorrupted(
+                f"log {self._name!r}: the head says {start} entries but the last stored entry "
+                f"is number {stored}: the head was altered; refusing to append"
             )
 
     def _read_size(self, conn: sa.Connection) -> int | None:

@@ -212,7 +212,7 @@ CASES: dict[str, tuple[Callable[[sa.Connection], Callable[[sa.Connection], None]
     "flipped byte in a leaf entry": (_leaf_entry, {"entry-hash"}),
     "flipped stored subtree hash": (_subtree_hash, {"subtree-hash"}),
     "deleted log row": (_deleted_row, {"log-contiguity"}),
-    "inserted log row": (_inserted_row, {"log-contiguity"}),
+    "inserted log row": (_inserted_row, {"log-head"}),
     "reordered log rows": (_reordered_rows, {"entry-hash"}),
     "reordered and every hash rewritten": (_consistent_rewrite, {"anchored-root"}),
     "record pointed at another leaf": (_record_repointed, {"record-leaf"}),

@@ -73,8 +73,8 @@ COLUMNS: dict[str, Caught | Harmless] = {
     "log_node.level": LOG,
     "log_node.idx": LOG,
     "log_node.hash": LOG,
-    "log_head.log_name": LOG,
-    "log_head.size": LOG,
+    "log_head.log_name": caught("log-head", "log-contiguity", "anchored-root"),
+    "log_head.size": caught("log-head"),
     # records: every column a decision reads is bound to the record's leaf, its status leaves
     # and RecordStatus on chain (gateway/_bound.py)
     "record.record_id": RECORD,
@@ -105,12 +105,35 @@ COLUMNS: dict[str, Caught | Harmless] = {
     "status_change.signature": STATUS,
     "status_change.actor": STATUS,
     "status_change.log_index": STATUS,
-    "status_change.state": STATUS,
-    "status_change.tx_hash": STATUS,
+    "status_change.state": caught("relay-row"),
+    "status_change.tx_hash": caught("relay-row"),
     "status_change.created_at": Harmless("bookkeeping of the relay outbox"),
     "status_change.updated_at": Harmless("bookkeeping of the relay outbox"),
     "status_change.attempts": Harmless("relay retry count: a wrong count only moves a dead letter"),
     "status_change.failure": Harmless("the relay's last error text, for the operator"),
+    # the anchoring outbox: confirmed rows are checkpoints the chain holds; open rows the log's roots
+    "anchor.id": SURROGATE,
+    "anchor.log_name": caught("anchor-row"),
+    "anchor.size": caught("anchor-row"),
+    "anchor.root": caught("anchor-row"),
+    "anchor.state": caught("anchor-row"),
+    "anchor.tx_hash": caught("anchor-row"),
+    "anchor.block_number": caught("anchor-row"),
+    "anchor.from_size": Harmless("not read: the consistency proof is from the chain's latest size"),
+    "anchor.block_hash": Harmless("never read (reorgs are detected by receipt lookups)"),
+    "anchor.created_at": Harmless("bookkeeping of the anchoring outbox"),
+    "anchor.updated_at": Harmless("bookkeeping of the anchoring outbox"),
+    # request nonces: a logged request's nonce row must exist and match; a replay it let in
+    # appears as two log entries with one nonce
+    "submission.id": SURROGATE,
+    "submission.org_id": caught("nonce-row"),
+    "submission.nonce": caught("nonce-row"),
+    "submission.request_digest": caught("nonce-row"),
+    "submission.received_at": Harmless("not read: the replay window is judged on signed_at"),
+    # KEK metadata: keys/kek.json alone decides which keys exist and which one seals
+    "kek.kek_id": Harmless("write-only metadata: keys/kek.json decides every key"),
+    "kek.created_at": Harmless("write-only metadata: keys/kek.json decides every key"),
+    "kek.retired_at": Harmless("write-only metadata: keys/kek.json decides every key"),
     # the access index: compared entry by entry with the access log
     "access_decision.id": SURROGATE,
     "access_decision.log_index": INDEX,
