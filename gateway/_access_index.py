@@ -98,12 +98,31 @@ def prefixed(grant: str | None) -> str | None:
 
 
 def entry_rows(index: int, entry: Mapping[str, Any]) -> list[IndexRow]:
-    """The index rows an access-log entry implies: one per decision, or one ``no-records``
-    row when no record matched (the shape :mod:`gateway._reads` writes)."""
+    """The index rows an access-log entry implies: one per decision; when it decided no
+    record (none matched, or the request was refused before any record was looked at), one row
+    of the request itself — its record and grant, its decision, and its reason (``no-records``
+    when allowed): the shape :mod:`gateway._reads` and :mod:`gateway._refusals` write."""
     _, subject = entry_subject(entry)
+    requester = str(entry["requester"]).lower()
+    if not entry["decisions"]:
+        decision = entry["decision"]
+        return [
+            (
+                index,
+                requester,
+                subject,
+                entry.get("record"),
+                entry["purpose"],
+                decision,
+                "no-records" if decision == "allow" else entry["reason"],
+                None,
+                prefixed(entry.get("grant")),
+                entry["decided_at"],
+            )
+        ]
     return _rows(
         index,
-        str(entry["requester"]).lower(),
+        requester,
         subject,
         entry["purpose"],
         entry["decided_at"],
@@ -145,10 +164,6 @@ def _rows(
                 at,
             )
         )
-    if not rows:
-        rows.append(
-            (index, requester, subject, None, purpose, "allow", "no-records", None, None, at)
-        )
     return rows
 
 
@@ -166,9 +181,9 @@ def fast_entry_rows(index: int, raw: bytes) -> list[IndexRow]:
     if raw.endswith(b',"v":2}') and b"\\" not in raw and b'"kind":"access"' in raw:
         try:
             begin = raw.index(b'"decisions":[') + 12
-            end = (
-                begin + 2 if raw.startswith(b"[]", begin) else raw.index(b'}],"grant":', begin) + 2
-            )
+            if raw.startswith(b"[]", begin):  # the request's own row: parsed whole below
+                raise ValueError("no decisions")
+            end = raw.index(b'}],"grant":', begin) + 2
             decisions = json.loads(raw[begin:end])
             at_start = raw.index(b'"decided_at":') + 13
             at = int(raw[at_start : raw.index(b",", at_start)])

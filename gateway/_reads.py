@@ -352,12 +352,12 @@ class Reader:
             {
                 "requester": hex0x(requester),
                 "subject_commitment": commitment.hex(),
-                "record_id": None,
+                "record_id": record_id.hex() if record_id else None,
                 "purpose": purpose.code,
                 "decision": overall,
                 "reason": "no-records" if overall == "allow" else first_reason,
                 "basis": None,
-                "grant_id": None,
+                "grant_id": hex0x(grant_id) if grant_id else None,
                 "decided_at": now,
             }
         ]

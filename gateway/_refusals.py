@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway._access_index import TAG_SALT_BYTES, subject_tag, tag_key
 from gateway._group_commit import GroupCommitter, PendingAccess
 from gateway._service import Gateway
 from gateway.domain.canonical import canonicalize
@@ -77,11 +78,14 @@ def log_refusal(
 
     A replayed nonce logs nothing (the request was decided before)."""
     now = int(gw.clock())
+    salt = gw.rng(TAG_SALT_BYTES)  # the entry names its subject only by an unlinkable tag
+    tag = subject_tag(tag_key(gw.secrets.pepper), salt, bytes.fromhex(refusal.subject_commitment))
     entry = {
-        "v": 1,
+        "v": 2,
         "kind": "access",
         "requester": hex0x(refusal.requester),
-        "subject": refusal.subject_commitment,
+        "subject_salt": salt.hex(),
+        "subject_tag": tag.hex(),
         "subject_digest": refusal.subject_digest,
         "record": refusal.record,
         "purpose": refusal.purpose,
