@@ -17,6 +17,8 @@ Each finding names the check that caught it:
                       actor)
     record-missing    a record leaf of the records log has no record row
     status-leaf       a status leaf of the records log has no status_change row pointing at it
+    record-hold, record-retention, record-dedup, record-kek, record-receipt, record-erased-at
+                      the other record columns (gateway/_columns.py)
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
@@ -27,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -38,6 +40,9 @@ from gateway.domain.envelope import Kek, open_, record_commitment
 from gateway.domain.errors import DomainError, EnvelopeError
 from gateway.domain.merkle import leaf_hash, node_hash, root_from_perfect_subtrees
 from node import Checkpoint
+
+if TYPE_CHECKING:
+    from gateway._columns import RowKeys
 
 _BATCH = 5000
 
@@ -50,6 +55,8 @@ class Binding:
 
     pepper: bytes
     chain_state: Callable[[str], tuple[str, int] | None]
+    keys: RowKeys | None = None
+    """With it, the columns of gateway/_columns.py too (receipt, dedup key, KEK id, ...)."""
 
 
 @dataclass(frozen=True)
@@ -338,4 +345,19 @@ def check_store(
         findings += check_records(conn, keyring)
         if binding is not None:
             findings += check_bindings(conn, binding)
+            findings += check_row_columns(conn, keyring, binding)
+    return findings
+
+
+def check_row_columns(
+    conn: sa.Connection, keyring: Mapping[str, Kek], binding: Binding
+) -> list[Finding]:
+    """legal_hold against the hold leaves; with ``binding.keys`` the other columns of
+    gateway/_columns.py (record-hold, record-retention, record-dedup, record-kek,
+    record-receipt, record-erased-at)."""
+    from gateway._columns import check_columns, check_holds
+
+    findings = check_holds(conn)
+    if binding.keys is not None:
+        findings += check_columns(conn, keyring, binding.keys)
     return findings

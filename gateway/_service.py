@@ -667,8 +667,13 @@ class Gateway:
         def chain_state(record_id: str) -> tuple[str, int]:
             return index.at(record_id, block)
 
-        binding = Binding(self.secrets.pepper, chain_state)
+        from gateway._columns import row_keys
+
+        binding = Binding(self.secrets.pepper, chain_state, row_keys(self))
         return check_store(self.engine, self.secrets.keyring, checkpoints, binding)
 
     def receipt(self, record_id: str) -> dict[str, Any]:
-        return dict(json.loads(self._record_row(record_id).receipt))
+        """The record's signed receipt, served only once checked (gateway/_columns.py)."""
+        from gateway._columns import checked_receipt
+
+        return checked_receipt(self, self._record_row(record_id))
