@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gateway._kek import retire
+from gateway import _kek
 from tests.integration.conftest import Env
 from tests.integration.test_lifecycle import office_request, status, submit
 
@@ -132,16 +132,26 @@ def test_a_dedup_key_edit_is_caught(env: Env) -> None:
 
 def test_a_kek_id_edit_is_caught_and_retire_reads_the_envelope(env: Env) -> None:
     rid, _ = submit(env)
-    active = env.runtime.gateway.secrets.active_kek.kek_id
+    old = env.runtime.secrets.active_kek.kek_id
     with _edited(env, rid, kek_id="someone-else"):
         assert _checks(env, rid) == {"record-kek"}
     assert env.runtime.gateway.integrity() == []
-    # the row claims another KEK: retiring must still keep the one the envelope is under
+    # rotated, not yet re-wrapped; the row claims the new KEK already: rewrap skips it, and
+    # retiring must still keep the old KEK its envelope is under
     keys_dir = env.runtime.settings.keys_dir
-    with _edited(env, rid, kek_id="someone-else"):
-        retire(keys_dir, env.runtime.engine)
+    env.runtime.secrets.keks.grace = 0  # no submission races this retire
+    new = _kek.rotate(keys_dir, env.runtime.engine)
+    with _edited(env, rid, kek_id=new.kek_id):
+        assert _checks(env, rid) == {"record-kek"}
+        keyring, active = _kek.load_keyring(keys_dir)
+        _kek.rewrap_all(env.runtime.engine, keyring, active)
+        assert _kek.retire(keys_dir, env.runtime.engine) == []
+    assert old in _kek.load_keyring(keys_dir)[0]
     assert env.runtime.gateway.integrity() == []
-    assert active in env.runtime.gateway.secrets.keyring
+    # undone: re-wrapped, then the old KEK goes
+    keyring, active = _kek.load_keyring(keys_dir)
+    assert _kek.rewrap_all(env.runtime.engine, keyring, active) == 1
+    assert _kek.retire(keys_dir, env.runtime.engine) == [old]
 
 
 def test_a_receipt_edit_is_caught_and_not_served(env: Env) -> None:
