@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "RowKeys",
     "check_columns",
     "check_holds",
+    "checked_duplicates",
     "checked_receipt",
     "retention_refusals",
     "row_keys",
@@ -272,3 +273,36 @@ def checked_receipt(gw: Gateway, row: Any) -> dict[str, Any]:
             reason="record-unverified",
         )
     return dict(json.loads(row.receipt))
+
+
+def checked_duplicates(gw: Gateway, rows: Iterable[Any], canonical: Mapping[bytes, bytes]) -> None:
+    """A resubmission found ``rows`` by ``dedup_key``: each must hold the very record (its
+    envelope opens to ``canonical[row.dedup_key]``) and a receipt that checks out, or the
+    submission is refused rather than answered with another record's receipt.
+
+    Raises:
+        RecordUnverified: a row's dedup_key or receipt was edited.
+    """
+    from gateway.errors import RecordUnverified
+
+    for row in rows:
+        checked_receipt(gw, row)
+        if row.envelope is None:
+            continue  # erased: no content left to compare (the resubmission gets its receipt)
+        try:
+            opened: Any = parse_json(
+                open_(
+                    bytes(row.envelope),
+                    aad_record_id=bytes.fromhex(str(row.record_id)),
+                    category=str(row.category),
+                    keyring=gw.secrets.keyring,
+                )
+            )
+            same = canonicalize(opened["record"]) == canonical.get(bytes(row.dedup_key))
+        except (DomainError, ValueError, KeyError, TypeError):
+            same = False
+        if not same:
+            raise RecordUnverified(
+                f"record {row.record_id}: its dedup_key does not match its record",
+                reason="record-unverified",
+            )

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway import _kek
+from gateway.client import ClientError
 from tests.integration.conftest import Env
 from tests.integration.test_lifecycle import office_request, status, submit
 
@@ -127,6 +128,23 @@ def test_a_dedup_key_edit_is_caught(env: Env) -> None:
     rid, _ = submit(env)
     with _edited(env, rid, dedup_key=os.urandom(32)):
         assert _checks(env, rid) == {"record-dedup"}
+    assert env.runtime.gateway.integrity() == []
+
+
+def test_a_resubmission_is_not_answered_with_another_records_receipt(env: Env) -> None:
+    one, rec = submit(env)
+    two, _ = submit(env)
+    with env.runtime.engine.connect() as conn:
+        key = conn.execute(
+            sa.text("SELECT dedup_key FROM record WHERE record_id = :r"), {"r": one}
+        ).scalar_one()
+    with _edited(env, one, dedup_key=os.urandom(32)), _edited(env, two, dedup_key=key):
+        assert {"record-dedup"} <= _checks(env, two)
+        with pytest.raises(ClientError) as caught:
+            env.client("tax").submit([rec])  # the same record again, a fresh request
+        assert caught.value.status == 409, caught.value.problem
+    (again,) = env.client("tax").submit([rec])
+    assert again["leaf_hash"] == one
     assert env.runtime.gateway.integrity() == []
 
 
