@@ -49,6 +49,7 @@ __all__ = [
     "check_holds",
     "checked_duplicates",
     "checked_receipt",
+    "dedup_secret",
     "retention_refusals",
     "row_keys",
 ]

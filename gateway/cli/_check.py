@@ -55,7 +55,19 @@ def check(
     def chain_state(record_id: str) -> tuple[str, int] | None:
         return statuses.at(record_id, block) if statuses else None
 
-    binding = Binding(secrets.pepper, chain_state)
+    from gateway._columns import RowKeys, dedup_secret
+    from gateway.domain.catalog import load_catalog
+    from gateway.domain.signing import signing_domain
+
+    keys = RowKeys(
+        dedup_secret(secrets.pepper),
+        load_catalog(),
+        log_id(gateway_org, "records"),
+        gateway_org,
+        signing_domain(chain.chain_id, deployment.address("Membership")),
+        secrets.signer.address,
+    )
+    binding = Binding(secrets.pepper, chain_state, keys)
     engine = make_engine(settings.db_url)
     try:
         findings = check_store(engine, secrets.keyring, checkpoints, binding)
