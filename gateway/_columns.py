@@ -42,6 +42,7 @@ from gateway.domain.signing import SigningDomain
 
 if TYPE_CHECKING:
     from gateway._service import Gateway
+    from node import MembershipClient
 
 __all__ = [
     "RowKeys",
@@ -50,6 +51,7 @@ __all__ = [
     "checked_duplicates",
     "checked_receipt",
     "dedup_secret",
+    "gateway_signers",
     "retention_refusals",
     "row_keys",
 ]
@@ -64,13 +66,23 @@ class RowKeys:
     records_log_id: bytes
     gateway_org: bytes
     domain: SigningDomain
-    signer: str
-    """The address whose signature the receipts carry (the gateway's receipt signer)."""
+    signers: frozenset[str]
+    """Lower-case addresses that may sign the receipts: the gateway org's signing keys, every
+    epoch registered in Membership (a rotated key signed the older receipts)."""
 
 
 def dedup_secret(pepper: bytes) -> bytes:
     """The idempotency HMAC key (as gateway/_service.py derives it)."""
     return hmac.new(pepper, b"creditchain/dedup/v1", hashlib.sha256).digest()
+
+
+def gateway_signers(membership: MembershipClient, gateway_org: bytes, local: str) -> frozenset[str]:
+    """``local`` (the keystore's signer) and every signing key Membership registered for the
+    gateway org."""
+    signers = {local.lower()}
+    for epoch in range(membership.org(gateway_org).key_count):
+        signers.add(membership.key_epoch(gateway_org, epoch).signer.lower())
+    return frozenset(signers)
 
 
 def row_keys(gw: Gateway) -> RowKeys:
@@ -80,7 +92,9 @@ def row_keys(gw: Gateway) -> RowKeys:
         gw.log_ids["records"],
         gw.gateway_org,
         gw.domain,
-        gw.secrets.signer.address,
+        gateway_signers(
+            gw.deployment.membership(gw.chain), gw.gateway_org, gw.secrets.signer.address
+        ),
     )
 
 
@@ -98,8 +112,8 @@ def _receipt_problem(text: str, rid: str, log_index: int, received_at: int, keys
         keys.gateway_org,
     ):
         return "the receipt is not for this record's leaf (log, index, leaf hash, time or gateway)"
-    if signer.lower() != keys.signer.lower():
-        return f"the receipt is signed by {signer}, not by the gateway's receipt signer"
+    if signer.lower() not in keys.signers:
+        return f"the receipt is signed by {signer}, not by a signing key of the gateway org"
     return ""
 
 
@@ -265,9 +279,18 @@ def checked_receipt(gw: Gateway, row: Any) -> dict[str, Any]:
     """
     from gateway.errors import RecordUnverified
 
-    problem = _receipt_problem(
-        str(row.receipt), str(row.record_id), int(row.log_index), int(row.received_at), row_keys(gw)
+    args = (str(row.receipt), str(row.record_id), int(row.log_index), int(row.received_at))
+    local = RowKeys(
+        b"",
+        gw.catalog,
+        gw.log_ids["records"],
+        gw.gateway_org,
+        gw.domain,
+        frozenset({gw.secrets.signer.address.lower()}),
     )
+    problem = _receipt_problem(*args, local)  # the common case: no chain call
+    if problem.startswith("the receipt is signed by"):  # by a key rotated since?
+        problem = _receipt_problem(*args, row_keys(gw))
     if problem:
         raise RecordUnverified(
             f"record {row.record_id}: its stored receipt does not check out: {problem}",

@@ -55,7 +55,7 @@ def check(
     def chain_state(record_id: str) -> tuple[str, int] | None:
         return statuses.at(record_id, block) if statuses else None
 
-    from gateway._columns import RowKeys, dedup_secret
+    from gateway._columns import RowKeys, dedup_secret, gateway_signers
     from gateway.domain.catalog import load_catalog
     from gateway.domain.signing import signing_domain
 
@@ -65,7 +65,7 @@ def check(
         log_id(gateway_org, "records"),
         gateway_org,
         signing_domain(chain.chain_id, deployment.address("Membership")),
-        secrets.signer.address,
+        gateway_signers(deployment.membership(chain), gateway_org, secrets.signer.address),
     )
     binding = Binding(secrets.pepper, chain_state, keys)
     engine = make_engine(settings.db_url)
