@@ -5,6 +5,8 @@ signature, and the records log (hold leaves, status leaves).
 Each finding names its check (``creditchain check``, :func:`check_columns`):
 
     record-hold       legal_hold is the hold of the record's last hold leaf (gateway/_holds.py)
+    hold-leaf         a hold leaf's OfficeRequest signature is not a credit office's (it is
+                      not counted)
     record-retention  retain_until is what the catalog rule gives for the opened record
                       (NULL allowed while the envelope is there: the retention worker fills it)
     record-dedup      dedup_key is the HMAC of the opened canonical record
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from gateway._holds import fold_holds, logged_holds
+from gateway._holds import HoldVerifier, fold_holds, logged_holds, office_verifier
 from gateway._integrity import Finding
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.catalog import Catalog
@@ -69,6 +71,8 @@ class RowKeys:
     signers: frozenset[str]
     """Lower-case addresses that may sign the receipts: the gateway org's signing keys, every
     epoch registered in Membership (a rotated key signed the older receipts)."""
+    hold_verifier: HoldVerifier | None = None
+    """Checks each hold leaf's office signature (:func:`gateway._holds.office_verifier`)."""
 
 
 def dedup_secret(pepper: bytes) -> bytes:
@@ -95,6 +99,7 @@ def row_keys(gw: Gateway) -> RowKeys:
         gateway_signers(
             gw.deployment.membership(gw.chain), gw.gateway_org, gw.secrets.signer.address
         ),
+        office_verifier(gw.domain, gw.deployment.membership(gw.chain)),
     )
 
 
@@ -191,16 +196,22 @@ def check_columns(conn: sa.Connection, keyring: Mapping[str, Kek], keys: RowKeys
     return findings
 
 
-def check_holds(conn: sa.Connection) -> list[Finding]:
-    """Every row's legal_hold against the fold of the records log's hold leaves."""
+def check_holds(conn: sa.Connection, verify: HoldVerifier | None = None) -> list[Finding]:
+    """Every row's legal_hold against the fold of the records log's hold leaves; with
+    ``verify`` a hold leaf whose office signature does not check is reported (``hold-leaf``)
+    and does not count."""
     entries = (
-        bytes(e)
-        for (e,) in conn.execution_options(stream_results=True).execute(
-            sa.text("SELECT entry FROM log_entry WHERE log_name = 'records' ORDER BY idx")
+        (int(i), bytes(e))
+        for (i, e) in conn.execution_options(stream_results=True).execute(
+            sa.text("SELECT idx, entry FROM log_entry WHERE log_name = 'records' ORDER BY idx")
         )
     )
-    holds = fold_holds(entries)
-    findings = []
+    forged: list[tuple[int, str, str]] = []
+    holds = fold_holds(entries, verify, forged)
+    findings = [
+        Finding("hold-leaf", f"records[{idx}]", f"hold leaf of record {rid}: {problem}")
+        for idx, rid, problem in forged
+    ]
     for rid, held in conn.execute(sa.text("SELECT record_id, legal_hold FROM record")):
         logged = holds.get(str(rid), False)
         if bool(held) != logged:
@@ -242,7 +253,11 @@ def retention_refusals(gw: Gateway, record_ids: list[str]) -> dict[str, str]:
                 table.c.legal_hold,
             ).where(table.c.record_id.in_(record_ids))
         ).all()
-        holds = logged_holds(conn, ((str(r[0]), int(r[1])) for r in rows))
+        holds = logged_holds(
+            conn,
+            ((str(r[0]), int(r[1])) for r in rows),
+            office_verifier(gw.domain, gw.deployment.membership(gw.chain)),
+        )
     for rid, _, category, envelope, held in rows:
         rid = str(rid)
         if holds.get(rid, False) != bool(held):

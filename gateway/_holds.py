@@ -18,15 +18,29 @@ before erasing it (:func:`logged_holds`) and refuses when the row disagrees.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
 from gateway.domain.canonical import canonicalize
+from gateway.domain.errors import DomainError
+from gateway.domain.signing import SigningDomain, fast_recover_typed
+from node import OrgKind
 
-__all__ = ["HOLD_MARK", "fold_holds", "hold_entry", "logged_holds"]
+if TYPE_CHECKING:
+    from node import MembershipClient
+
+__all__ = [
+    "HOLD_MARK",
+    "HoldVerifier",
+    "fold_holds",
+    "hold_entry",
+    "logged_holds",
+    "office_verifier",
+]
 
 HOLD_MARK: Final = b'"kind":"hold"'
 """Every hold leaf's canonical bytes hold this (a cheap filter before parsing)."""
@@ -65,30 +79,84 @@ def hold_entry(
     )
 
 
-def parse_hold(entry: bytes) -> tuple[str, bool] | None:
-    """``(record id, hold)`` of a hold leaf; None for any other entry."""
+def parse_hold(entry: bytes) -> dict[str, Any] | None:
+    """A hold leaf's document; None for any other entry."""
     if HOLD_MARK not in entry:
         return None
     try:
         doc: Any = json.loads(entry)
         if doc.get("kind") != "hold" or not isinstance(doc.get("hold"), bool):
             return None
-        return str(doc["record"]), bool(doc["hold"])
+        str(doc["record"])
+        return dict(doc)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def fold_holds(entries: Iterable[bytes]) -> dict[str, bool]:
-    """Record id -> its hold, from records-log entries in log order (last leaf wins)."""
+HoldVerifier = Callable[[Mapping[str, Any]], str]
+"""A hold leaf's document -> what is wrong with its office signature ("" when it holds)."""
+
+
+def office_verifier(domain: SigningDomain, membership: MembershipClient) -> HoldVerifier:
+    """Checks a hold leaf as its own evidence: ``details_hash`` is the hash of
+    ``{"hold": hold}``, and the ``OfficeRequest`` signature over its members recovers to the
+    signing key Membership had for ``org`` at ``signed_at``, a credit office."""
+
+    def verify(doc: Mapping[str, Any]) -> str:
+        try:
+            req = doc["request"]
+            hold = doc["hold"]
+            details = hashlib.sha256(canonicalize({"hold": hold})).hexdigest()
+            if req["details_hash"] != details or req["action"] != "legal-hold":
+                return "its details hash or action is not a legal hold's"
+            org = bytes.fromhex(str(req["org"]).removeprefix("0x"))
+            signer = fast_recover_typed(
+                domain,
+                "OfficeRequest",
+                {
+                    "org": org,
+                    "action": "legal-hold",
+                    "target": bytes.fromhex(str(doc["record"])),
+                    "detailsHash": bytes.fromhex(req["details_hash"]),
+                    "signedAt": int(req["signed_at"]),
+                    "nonce": bytes.fromhex(str(req["nonce"]).removeprefix("0x")),
+                },
+                bytes.fromhex(str(req["signature"]).removeprefix("0x")),
+            )
+            if signer.lower() != membership.keys_at(org, int(req["signed_at"])).signer.lower():
+                return f"its signature recovers to {signer}, not to org {req['org']}'s key"
+            if membership.org(org).kind != OrgKind.CREDIT_OFFICE:
+                return f"org {req['org']} is not a credit office"
+        except (ValueError, KeyError, TypeError, AttributeError, DomainError) as exc:
+            return f"its request does not check: {exc}"
+        return ""
+
+    return verify
+
+
+def fold_holds(
+    entries: Iterable[tuple[int, bytes]],
+    verify: HoldVerifier | None = None,
+    forged: list[tuple[int, str, str]] | None = None,
+) -> dict[str, bool]:
+    """Record id -> its hold, from ``(index, entry)`` of the records log in log order (last
+    leaf wins). With ``verify`` a leaf whose signature does not check is skipped (and added to
+    ``forged`` as ``(index, record id, problem)``)."""
     holds: dict[str, bool] = {}
-    for entry in entries:
-        parsed = parse_hold(bytes(entry))
-        if parsed is not None:
-            holds[parsed[0]] = parsed[1]
+    for idx, entry in entries:
+        doc = parse_hold(bytes(entry))
+        if doc is None:
+            continue
+        problem = verify(doc) if verify is not None else ""
+        if problem:
+            if forged is not None:
+                forged.append((idx, str(doc["record"]), problem))
+            continue
+        holds[str(doc["record"])] = bool(doc["hold"])
     return holds
 
 
-def _entries_from(conn: sa.Connection, start: int) -> Iterator[bytes]:
+def _entries_from(conn: sa.Connection, start: int) -> Iterator[tuple[int, bytes]]:
     """The records log's entries from index ``start`` on, in order, in bounded chunks."""
     at = start
     while True:
@@ -99,18 +167,27 @@ def _entries_from(conn: sa.Connection, start: int) -> Iterator[bytes]:
             ),
             {"a": at, "n": _CHUNK},
         ).all()
-        for _, entry in rows:
-            yield bytes(entry)
+        for idx, entry in rows:
+            yield int(idx), bytes(entry)
         if len(rows) < _CHUNK:
             return
         at = int(rows[-1][0]) + 1
 
 
-def logged_holds(conn: sa.Connection, records: Iterable[tuple[str, int]]) -> dict[str, bool]:
-    """The hold of each ``(record id, log index)`` as the records log says: a scan from the
-    earliest of the records' leaves (a hold leaf always follows its record's leaf)."""
+def logged_holds(
+    conn: sa.Connection, records: Iterable[tuple[str, int]], verify: HoldVerifier | None = None
+) -> dict[str, bool]:
+    """The hold of each ``(record id, log index)`` as the records log's (signed) hold leaves
+    say: a scan from the earliest of the records' leaves (a hold leaf follows its record's)."""
     wanted = dict(records)
     if not wanted:
         return {}
-    folded = fold_holds(_entries_from(conn, min(wanted.values())))
+
+    def theirs() -> Iterator[tuple[int, bytes]]:
+        for idx, entry in _entries_from(conn, min(wanted.values())):
+            doc = parse_hold(entry)
+            if doc is not None and str(doc["record"]) in wanted:
+                yield idx, entry
+
+    folded = fold_holds(theirs(), verify)
     return {rid: folded.get(rid, False) for rid in wanted}

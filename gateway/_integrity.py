@@ -17,7 +17,8 @@ Each finding names the check that caught it:
                       actor)
     record-missing    a record leaf of the records log has no record row
     status-leaf       a status leaf of the records log has no status_change row pointing at it
-    record-hold, record-retention, record-dedup, record-kek, record-receipt, record-erased-at
+    record-hold, hold-leaf, record-retention, record-dedup, record-kek, record-receipt,
+    record-erased-at
                       the other record columns (gateway/_columns.py)
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
@@ -353,11 +354,11 @@ def check_row_columns(
     conn: sa.Connection, keyring: Mapping[str, Kek], binding: Binding
 ) -> list[Finding]:
     """legal_hold against the hold leaves; with ``binding.keys`` the other columns of
-    gateway/_columns.py (record-hold, record-retention, record-dedup, record-kek,
+    gateway/_columns.py (record-hold, hold-leaf, record-retention, record-dedup, record-kek,
     record-receipt, record-erased-at)."""
     from gateway._columns import check_columns, check_holds
 
-    findings = check_holds(conn)
+    findings = check_holds(conn, None if binding.keys is None else binding.keys.hold_verifier)
     if binding.keys is not None:
         findings += check_columns(conn, keyring, binding.keys)
     return findings

@@ -56,6 +56,7 @@ def check(
         return statuses.at(record_id, block) if statuses else None
 
     from gateway._columns import RowKeys, dedup_secret, gateway_signers
+    from gateway._holds import office_verifier
     from gateway.domain.catalog import load_catalog
     from gateway.domain.signing import signing_domain
 
@@ -66,6 +67,10 @@ def check(
         gateway_org,
         signing_domain(chain.chain_id, deployment.address("Membership")),
         gateway_signers(deployment.membership(chain), gateway_org, secrets.signer.address),
+        office_verifier(
+            signing_domain(chain.chain_id, deployment.address("Membership")),
+            deployment.membership(chain),
+        ),
     )
     binding = Binding(secrets.pepper, chain_state, keys)
     engine = make_engine(settings.db_url)

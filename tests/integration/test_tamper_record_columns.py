@@ -7,6 +7,7 @@ that decision refuses or re-derives it; undoing the edit leaves ``check`` clean.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -17,9 +18,13 @@ import pytest
 import sqlalchemy as sa
 
 from gateway import _kek
+from gateway._holds import hold_entry
 from gateway.client import ClientError
-from tests.integration.conftest import Env
+from gateway.domain.canonical import canonicalize
+from gateway.store import DbLog, session_scope
+from tests.integration.conftest import Env, chain_clock
 from tests.integration.test_lifecycle import office_request, status, submit
+from tests.integration.test_reads import org_id
 
 OLD = "2001-01-05"  # a market record decided then is long past its retention
 
@@ -215,3 +220,30 @@ def test_a_submission_id_edit_is_harmless(env: Env) -> None:
     with _edited(env, one, submission_id=other):
         assert _checks(env, one) == set()  # nothing decides on it
         assert status(env, one)["status"] == "active"
+
+
+def test_a_forged_release_leaf_does_not_count(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    """The insider clears the row *and* appends a hold leaf releasing it, signed by no office."""
+    held, _ = submit(env, "market", decision_date=OLD)
+    _hold(env, held, True)
+    forged = hold_entry(
+        record_id=held,
+        hold=False,
+        org="0x" + org_id(env, "credit-office").hex(),
+        details_hash=hashlib.sha256(canonicalize({"hold": False})).digest(),
+        signed_at=int(chain_clock(env.chain)),
+        nonce="0x" + os.urandom(32).hex(),
+        signature="0x" + os.urandom(64).hex() + "1b",
+        now=int(chain_clock(env.chain)),
+    )
+    with session_scope(env.runtime.engine) as s:
+        (index,) = DbLog(s, "records").append([forged])
+    with _edited(env, held, legal_hold=False):
+        findings = env.runtime.gateway.integrity()
+        assert {(f.check, f.where) for f in findings} >= {
+            ("record-hold", f"record {held}"),
+            ("hold-leaf", f"records[{index}]"),
+        }, findings
+        with caplog.at_level(logging.ERROR, logger="creditchain.lifecycle"):
+            assert env.runtime.lifecycle.retention_step() == 0
+        assert status(env, held)["status"] == "active"
