@@ -25,6 +25,9 @@ Each finding names the check that caught it:
     anchor-row, nonce-reuse, nonce-row, relay-row
                       the outbox rows (anchor, submission, status_change relay columns)
                       against the logs and the chain: gateway/_outbox_check.py
+    record-hold, hold-leaf, record-retention, record-dedup, record-kek, record-receipt,
+    record-erased-at
+                      the other record columns (gateway/_columns.py)
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
@@ -35,7 +38,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -64,6 +67,9 @@ from gateway.domain.lifecycle import event_hash
 from gateway.domain.merkle import leaf_hash, node_hash, root_from_perfect_subtrees
 from node import Checkpoint, StatusCode
 
+if TYPE_CHECKING:
+    from gateway._columns import RowKeys
+
 _BATCH = 5000
 
 
@@ -77,6 +83,8 @@ class Binding:
     chain_state: Callable[[str], tuple[str, int] | None]
     outbox: OutboxChain | None = None
     """The chain's anchors and status changes, for the outbox rows (gateway/_outbox_check.py)."""
+    keys: RowKeys | None = None
+    """With it, the columns of gateway/_columns.py too (receipt, dedup key, KEK id, ...)."""
 
 
 @dataclass(frozen=True)
@@ -451,9 +459,24 @@ def check_store(
         findings += check_records(conn, keyring)
         if binding is not None:
             findings += check_bindings(conn, binding)
+            findings += check_row_columns(conn, keyring, binding)
         findings += check_outbox(conn, checkpoints, binding)
         if pepper is not None:
             findings += check_access_index(conn, pepper)
+    return findings
+
+
+def check_row_columns(
+    conn: sa.Connection, keyring: Mapping[str, Kek], binding: Binding
+) -> list[Finding]:
+    """legal_hold against the hold leaves; with ``binding.keys`` the other columns of
+    gateway/_columns.py (record-hold, hold-leaf, record-retention, record-dedup, record-kek,
+    record-receipt, record-erased-at)."""
+    from gateway._columns import check_columns, check_holds
+
+    findings = check_holds(conn, None if binding.keys is None else binding.keys.hold_verifier)
+    if binding.keys is not None:
+        findings += check_columns(conn, keyring, binding.keys)
     return findings
 
 

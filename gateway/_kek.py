@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from gateway._kek_live import GRACE_SECONDS, kek_ids_leased
 from gateway.domain.envelope import Envelope, Kek, Keyring, rewrap
+from gateway.domain.errors import EnvelopeError
 from gateway.errors import ConfigurationError, KekInUse
 from gateway.store import Kek as KekRow
 from gateway.store import session_scope
@@ -193,16 +194,7 @@ def retire(keys_dir: Path, engine: Engine, *, now: datetime | None = None) -> li
             + f": retire again once those gateways use the active KEK {doc['active']} "
             f"(within {int(GRACE_SECONDS)} s of the rotation) or have stopped"
         )
-    with engine.connect() as conn:
-        in_use = {
-            str(k)
-            for (k,) in conn.execute(
-                sa.text(
-                    "SELECT DISTINCT kek_id FROM record WHERE envelope IS NOT NULL "
-                    "UNION SELECT DISTINCT kek_id FROM free_text"
-                )
-            )
-        }
+    in_use = _kek_ids_in_envelopes(engine)
     gone = [k for k in keys if k != doc["active"] and k not in in_use]
     for k in gone:
         del keys[k]
@@ -215,3 +207,24 @@ def retire(keys_dir: Path, engine: Engine, *, now: datetime | None = None) -> li
                 row.retired_at = stamp
                 s.add(row)
     return gone
+
+
+def _kek_ids_in_envelopes(engine: Engine) -> set[str]:
+    """The KEK ids the stored envelopes' headers name (not the rows' ``kek_id`` columns, which
+    an insider may edit: retiring on their word could drop a KEK an envelope still needs).
+    An envelope whose header does not parse keeps every KEK (nothing is retired)."""
+    in_use: set[str] = set()
+    with engine.connect() as conn:
+        for sql in (
+            "SELECT kek_id, envelope FROM record WHERE envelope IS NOT NULL",
+            "SELECT kek_id, envelope FROM free_text",
+        ):
+            for kek_id, blob in conn.execution_options(stream_results=True).execute(sa.text(sql)):
+                in_use.add(str(kek_id))
+                try:
+                    in_use.add(Envelope.from_bytes(bytes(blob)).kek_id)
+                except EnvelopeError as exc:
+                    raise ConfigurationError(
+                        f"an envelope does not parse ({exc}): run `creditchain check`"
+                    ) from None
+    return in_use

@@ -40,7 +40,9 @@ from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
 from gateway._bound import load_bound
+from gateway._columns import retention_refusals
 from gateway._freetext import commit_text, open_text, shred_texts
+from gateway._holds import hold_entry
 from gateway._reads import _subject as parse_subject
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
@@ -619,12 +621,26 @@ class Lifecycle:
         record_id = _record_hex(record_id)
         details = self._office_request(body, "legal-hold", bytes.fromhex(record_id))
         hold = details.get("hold")
-        if not isinstance(hold, bool):
-            raise MalformedRequest("details.hold must be true or false", pointer="/details/hold")
+        if not isinstance(hold, bool) or set(details) != {"hold"}:
+            raise MalformedRequest(
+                'details must be exactly {"hold": true|false}', pointer="/details/hold"
+            )
+        doc: Any = parse_body(body)  # checked by _office_request: members the hold leaf keeps
+        entry = hold_entry(
+            record_id=record_id,
+            hold=hold,
+            org=hex0x(parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")),
+            details_hash=details_hash(details),
+            signed_at=int(doc["signed_at"]),
+            nonce=str(doc["nonce"]).lower(),
+            signature=str(doc["signature"]).lower(),
+            now=int(self.gw.clock()),
+        )
         with session_scope(self.gw.engine) as s:
             row = s.get(Record, record_id)
             if row is None:
                 raise RecordNotFound(f"no record {record_id}")
+            DbLog(s, "records").append([entry])  # the hold is a fact of the log (gateway/_holds.py)
             row.legal_hold = hold
             s.add(row)
         return {"record_id": record_id, "legal_hold": hold}
@@ -787,8 +803,12 @@ class Lifecycle:
         if due and self.office is None:
             log.warning("%d record(s) past retention, but no credit-office key to erase", len(due))
             return 0
+        refused = retention_refusals(gw, list(due))  # the log and the record decide, not the row
         erased = 0
         for record_id in due:
+            if record_id in refused:
+                log.error("record %s: not erased by retention: %s", record_id, refused[record_id])
+                continue
             try:
                 self.office_transition(record_id, "erased", reason="retention-ended")
             except RecordUnverified:

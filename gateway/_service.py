@@ -28,6 +28,7 @@ from sqlmodel import col, select
 
 from gateway._anchor_view import served_anchor
 from gateway._bound import chain_statuses, load_bound
+from gateway._columns import checked_duplicates, checked_receipt, row_keys
 from gateway._integrity import Binding, Finding, check_store
 from gateway._keys import GatewaySecrets
 from gateway._outbox_check import outbox_chain
@@ -289,8 +290,10 @@ class Gateway:
             return self._receipts_for(s, sub)
 
     def _receipts_for(self, s: Any, sub: Submission) -> list[dict[str, Any]]:
-        keys = [self._dedup_key(r.record.canonical()) for r in sub.records]
+        canonical = [r.record.canonical() for r in sub.records]
+        keys = [self._dedup_key(c) for c in canonical]
         rows = s.exec(select(Record).where(col(Record.dedup_key).in_(keys))).all()
+        checked_duplicates(self, rows, dict(zip(keys, canonical, strict=True)))
         by_key = {r.dedup_key: r for r in rows}
         return [json.loads(by_key[k].receipt) for k in keys]
 
@@ -366,6 +369,9 @@ class Gateway:
                         )
                     ).all()
                 }
+                checked_duplicates(
+                    self, existing.values(), {p.dedup_key: p.canonical for p in prepared}
+                )
                 # new records only, and the same record twice in one batch only once
                 unique: dict[bytes, _Prepared] = {}
                 for p in prepared:
@@ -669,10 +675,11 @@ class Gateway:
             return index.at(record_id, block)
 
         outbox = outbox_chain(client, self.log_ids, index.client)
-        binding = Binding(self.secrets.pepper, chain_state, outbox)
+        binding = Binding(self.secrets.pepper, chain_state, outbox=outbox, keys=row_keys(self))
         return check_store(
             self.engine, self.secrets.keyring, checkpoints, binding, pepper=self.secrets.pepper
         )
 
     def receipt(self, record_id: str) -> dict[str, Any]:
-        return dict(json.loads(self._record_row(record_id).receipt))
+        """The record's signed receipt, served only once checked (gateway/_columns.py)."""
+        return checked_receipt(self, self._record_row(record_id))

@@ -61,7 +61,24 @@ def check(
         {n: log_id(gateway_org, n) for n in LOG_NAMES},
         statuses.client if statuses else None,
     )
-    binding = Binding(secrets.pepper, chain_state, outbox)
+    from gateway._columns import RowKeys, dedup_secret, gateway_signers
+    from gateway._holds import office_verifier
+    from gateway.domain.catalog import load_catalog
+    from gateway.domain.signing import signing_domain
+
+    keys = RowKeys(
+        dedup_secret(secrets.pepper),
+        load_catalog(),
+        log_id(gateway_org, "records"),
+        gateway_org,
+        signing_domain(chain.chain_id, deployment.address("Membership")),
+        gateway_signers(deployment.membership(chain), gateway_org, secrets.signer.address),
+        office_verifier(
+            signing_domain(chain.chain_id, deployment.address("Membership")),
+            deployment.membership(chain),
+        ),
+    )
+    binding = Binding(secrets.pepper, chain_state, outbox=outbox, keys=keys)
     engine = make_engine(settings.db_url)
     try:
         findings = check_store(engine, secrets.keyring, checkpoints, binding, pepper=secrets.pepper)

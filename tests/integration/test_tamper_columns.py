@@ -88,13 +88,13 @@ COLUMNS: dict[str, Caught | Harmless] = {
     "record.status_version": RECORD,
     "record.successor": RECORD,
     "record.received_at": RECORD,
-    "record.erased_at": RECORD,
-    "record.dedup_key": RECORD,
-    "record.kek_id": RECORD,
-    "record.receipt": RECORD,
-    "record.submission_id": SURROGATE,
-    "record.legal_hold": RECORD,
-    "record.retain_until": RECORD,
+    "record.erased_at": caught("record-erased-at"),
+    "record.dedup_key": caught("record-dedup"),
+    "record.kek_id": caught("record-kek"),
+    "record.receipt": caught("record-receipt"),
+    "record.submission_id": Harmless("a link to the nonce row: written, never read"),
+    "record.legal_hold": caught("record-hold"),
+    "record.retain_until": caught("record-retention"),
     # lifecycle transitions: each row is compared with its status leaf
     "status_change.id": SURROGATE,
     "status_change.record_id": STATUS,
@@ -111,7 +111,8 @@ COLUMNS: dict[str, Caught | Harmless] = {
     "status_change.updated_at": Harmless("bookkeeping of the relay outbox"),
     "status_change.attempts": Harmless("relay retry count: a wrong count only moves a dead letter"),
     "status_change.failure": Harmless("the relay's last error text, for the operator"),
-    # the anchoring outbox: confirmed rows are checkpoints the chain holds; open rows the log's roots
+    # the anchoring outbox: confirmed rows are checkpoints the chain holds, open rows the
+    # log's roots
     "anchor.id": SURROGATE,
     "anchor.log_name": caught("anchor-row"),
     "anchor.size": caught("anchor-row"),
