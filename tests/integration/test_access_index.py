@@ -96,6 +96,7 @@ def subject_accesses(env: Env, key: Any, subject: dict[str, str]) -> list[dict[s
                 "SubjectQuery",
                 {
                     "subjectDigest": subject_digest(salt, parsed),
+                    "action": "accesses",  # the route it is signed for
                     "signedAt": signed_at,
                     "nonce": nonce,
                 },

@@ -63,7 +63,11 @@ def test_auditor_refuses_a_deep_answer() -> None:
 
     http = httpx.Client(transport=httpx.MockTransport(gateway))
     with pytest.raises(httpx.DecodingError, match="nested deeper"):
-        verify_log(http, "https://gw.example", "records", [])
+        verify_log(http, "https://gw.example", "records", [], sign=_unused_signer)
+
+
+def _unused_signer(action: str, start: int, end: int) -> dict[str, object]:
+    raise AssertionError("the checkpoint answer is refused before any entry is asked for")
 
 
 def test_auditor_refuses_duplicate_members_in_an_answer() -> None:
@@ -72,7 +76,7 @@ def test_auditor_refuses_duplicate_members_in_an_answer() -> None:
 
     http = httpx.Client(transport=httpx.MockTransport(gateway))
     with pytest.raises(httpx.DecodingError, match="duplicate"):
-        verify_log(http, "https://gw.example", "records", [])
+        verify_log(http, "https://gw.example", "records", [], sign=_unused_signer)
 
 
 @pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT])
