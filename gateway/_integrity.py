@@ -167,7 +167,22 @@ def check_log(conn: sa.Connection, log_name: str, checkpoints: list[Checkpoint])
                     "stored leaf node differs from the entry's hash",
                 )
             )
+    for level in range(1, len(leaves).bit_length()):
+        for idx in range(len(leaves) >> level):  # every complete perfect subtree is stored
+            if (level, idx) not in nodes:
+                findings.append(
+                    Finding("log-contiguity", f"{log_name} node ({level},{idx})", "missing")
+                )
     for (level, idx), h in sorted(nodes.items()):
+        if level > 0 and idx >= len(leaves) >> level:
+            findings.append(
+                Finding(
+                    "log-contiguity",
+                    f"{log_name} node ({level},{idx})",
+                    "a subtree node beyond the last complete subtree",
+                )
+            )
+            continue
         if level == 0:
             if idx >= len(leaves):
                 findings.append(
@@ -456,6 +471,7 @@ def check_store(
     with engine.connect() as conn:
         for name, cps in checkpoints.items():
             findings += check_log(conn, name, cps)
+        findings += _unknown_logs(conn, set(checkpoints))
         findings += check_records(conn, keyring)
         if binding is not None:
             findings += check_bindings(conn, binding)
@@ -463,6 +479,19 @@ def check_store(
         findings += check_outbox(conn, checkpoints, binding)
         if pepper is not None:
             findings += check_access_index(conn, pepper)
+    return findings
+
+
+def _unknown_logs(conn: sa.Connection, known: set[str]) -> list[Finding]:
+    """Rows of the log tables that belong to no log of this gateway (a renamed row is one the
+    real log no longer has: its own log's checks name that side)."""
+    findings: list[Finding] = []
+    for table in ("log_head", "log_entry", "log_node"):
+        for (name,) in _rows(conn, f"SELECT DISTINCT log_name FROM {table}"):  # noqa: S608
+            if name not in known:
+                findings.append(
+                    Finding("log-contiguity", f"{table} {name!r}", "rows of an unknown log")
+                )
     return findings
 
 
