@@ -17,6 +17,18 @@ Each finding names the check that caught it:
                       actor)
     record-missing    a record leaf of the records log has no record row
     status-leaf       a status leaf of the records log has no status_change row pointing at it
+    objection-row     an objection row is not what its objection leaf and the status leaves
+                      after it say (record, subject, reason, evidence, filed_at, deadline,
+                      state, resolved_at, resolution), or a leaf has no row
+    repair-row        a repair row is not what its repair leaf, the status leaves and its
+                      repair-rejection leaf say (… state, decided_at, decided_by,
+                      decision_reason), or a leaf has no row
+    request-leaf      an objection/repair/repair-rejection leaf that does not parse, or a
+                      rejection of no pending application
+    free-text         a free_text envelope does not open for its record and purpose, its
+                      kek_id is not the envelope's, its text is not the one the leaf naming
+                      that purpose commits to, or a text a leaf names is missing
+                      (gateway/_requests_log.py)
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
@@ -33,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway._bound import FACT_COLUMNS, RowFacts, record_entries, row_problems, status_leaves
+from gateway._requests_log import check_requests
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import Kek, open_, record_commitment
 from gateway.domain.errors import DomainError, EnvelopeError
@@ -323,6 +336,11 @@ def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
     return findings
 
 
+def check_request_rows(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Finding]:
+    """Objection, repair and free_text rows against their leaves (gateway/_requests_log.py)."""
+    return [Finding(f.check, f.where, f.detail) for f in check_requests(conn, keyring)]
+
+
 def check_store(
     engine: Engine,
     keyring: Mapping[str, Kek],
@@ -336,6 +354,7 @@ def check_store(
         for name, cps in checkpoints.items():
             findings += check_log(conn, name, cps)
         findings += check_records(conn, keyring)
+        findings += check_request_rows(conn, keyring)
         if binding is not None:
             findings += check_bindings(conn, binding)
     return findings

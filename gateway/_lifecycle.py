@@ -42,6 +42,7 @@ from sqlmodel import col, select
 from gateway._bound import load_bound
 from gateway._freetext import commit_text, open_text, shred_texts
 from gateway._reads import _subject as parse_subject
+from gateway._requests_log import SignedRequest, append_request
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
@@ -493,7 +494,7 @@ class Lifecycle:
 
     def _subject_request(
         self, record_id: str, body: bytes, action: str
-    ) -> tuple[Record, dict[str, Any], int]:
+    ) -> tuple[Record, dict[str, Any], int, SignedRequest]:
         gw = self.gw
         doc = _object(body, _SUBJECT_MEMBERS, f"a {action} request", frozenset({"session"}))
         subject = parse_subject(doc["subject"], "/subject")
@@ -520,12 +521,12 @@ class Lifecycle:
         if row is None or row.subject_commitment != commitment.hex():
             raise RecordNotFound(f"no record {record_id} about this subject")
         self.subjects.claim(commitment, nonce, body, now)
-        return row, details, now
+        return row, details, now, SignedRequest(signature, nonce, signed_at)
 
     def file_objection(self, record_id: str, body: bytes) -> dict[str, Any]:
         """A subject's objection; marks the record objected (with the office key)."""
         record_id = _record_hex(record_id)
-        row, details, now = self._subject_request(record_id, body, "objection")
+        row, details, now, signed = self._subject_request(record_id, body, "objection")
         reason = _text(details.get("reason"), "/details/reason")
         evidence = parse_hex(
             details.get("evidence_hash"), size=32, prefixed=False, pointer="/details/evidence_hash"
@@ -550,6 +551,20 @@ class Lifecycle:
             s.flush()
             objection_id = o.id
             commit_text(self.gw, s, record_id, f"objection:{objection_id}", reason, salt)
+            append_request(
+                s,
+                "objection",
+                {
+                    "objection": objection_id,
+                    "record": record_id,
+                    "reason": o.reason,
+                    "evidence_hash": o.evidence_hash,
+                    "filed_at": now,
+                    "deadline": deadline,
+                },
+                signed,
+                now,
+            )
         assert objection_id is not None
         marked = row.status == "objected"
         if not marked and self.office is not None:
@@ -565,7 +580,7 @@ class Lifecycle:
     def apply_repair(self, record_id: str, body: bytes) -> dict[str, Any]:
         """A subject's credit-repair application, pending the credit office's decision."""
         record_id = _record_hex(record_id)
-        row, details, now = self._subject_request(record_id, body, "repair")
+        row, details, now, signed = self._subject_request(record_id, body, "repair")
         reason = _text(details.get("reason"), "/details/reason")
         if row.status not in ("active", "objected"):
             raise Forbidden(
@@ -584,6 +599,13 @@ class Lifecycle:
             s.flush()
             repair_id = r.id
             commit_text(self.gw, s, record_id, f"repair:{repair_id}", reason, salt)
+            append_request(
+                s,
+                "repair",
+                {"repair": repair_id, "record": record_id, "reason": r.reason, "filed_at": now},
+                signed,
+                now,
+            )
         return {"repair": repair_id, "record_id": record_id, "state": "pending"}
 
     # -- the credit office ----------------------------------------------------------------------
@@ -591,6 +613,12 @@ class Lifecycle:
     def _office_request(
         self, body: bytes, action: str, target: bytes, *, origin: str | None = None
     ) -> dict[str, Any]:
+        return self._office_signed(body, action, target, origin=origin)[0]
+
+    def _office_signed(
+        self, body: bytes, action: str, target: bytes, *, origin: str | None = None
+    ) -> tuple[dict[str, Any], bytes, SignedRequest, int]:
+        """A checked office request: its details, org, signed members and the gateway's time."""
         gw = self.gw
         doc = _object(body, _OFFICE_MEMBERS, f"a {action} request")
         org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
@@ -612,7 +640,7 @@ class Lifecycle:
         if info.kind != "credit_office" and (origin is None or hex0x(org) != origin):
             raise Forbidden(f"only a credit office may {action}", reason="credit-office-required")
         claim_nonce(self.gw, hex0x(org), nonce, body, now)
-        return details
+        return details, org, SignedRequest(signature, nonce, signed_at), now
 
     def set_hold(self, record_id: str, body: bytes) -> dict[str, Any]:
         """Put a record under legal hold (``details.hold`` true) or release it."""
@@ -630,7 +658,9 @@ class Lifecycle:
         return {"record_id": record_id, "legal_hold": hold}
 
     def reject_repair(self, repair_id: int, body: bytes) -> dict[str, Any]:
-        details = self._office_request(body, "reject-repair", repair_id.to_bytes(32, "big"))
+        details, org, signed, now = self._office_signed(
+            body, "reject-repair", repair_id.to_bytes(32, "big")
+        )
         reason = _text(details.get("reason"), "/details/reason")
         with session_scope(self.gw.engine) as s:
             r = s.get(Repair, repair_id)
@@ -638,9 +668,21 @@ class Lifecycle:
                 raise RepairNotFound(f"no repair application {repair_id}")
             if r.state != "pending":
                 raise Forbidden(f"repair application {repair_id} is {r.state}")
-            r.state, r.decided_at = "rejected", int(self.gw.clock())
+            r.state, r.decided_at, r.decided_by = "rejected", now, hex0x(org)
             r.decision_reason = commit_text(
                 self.gw, s, r.record_id, f"repair-decision:{repair_id}", reason
+            )
+            append_request(
+                s,
+                "repair-rejection",
+                {
+                    "repair": repair_id,
+                    "record": r.record_id,
+                    "org": hex0x(org),
+                    "reason": r.decision_reason,
+                },
+                signed,
+                now,
             )
             s.add(r)
         return {"repair": repair_id, "state": "rejected", "reason": reason}
