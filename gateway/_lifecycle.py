@@ -42,7 +42,7 @@ from sqlmodel import col, select
 from gateway._bound import load_bound
 from gateway._freetext import commit_text, open_text, shred_texts
 from gateway._reads import _subject as parse_subject
-from gateway._requests_log import SignedRequest, append_request
+from gateway._requests_log import SignedRequest, append_request, shown_objections
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
@@ -723,17 +723,17 @@ class Lifecycle:
             rows = s.exec(
                 select(Objection).where(Objection.state == "open").order_by(col(Objection.deadline))
             ).all()
-            reasons = {o.id: open_text(self.gw, s, o.record_id, f"objection:{o.id}") for o in rows}
+            shown = shown_objections(self.gw, s, rows)
         items = [
             {
                 "objection": o.id,
                 "record_id": o.record_id,
-                "reason": reasons[o.id],
+                "reason": reason,
                 "filed_at": o.filed_at,
                 "deadline": o.deadline,
                 "overdue": o.deadline < now,
             }
-            for o in rows
+            for o, reason in shown
             if not only_overdue or o.deadline < now
         ]
         return {"objections": items, "overdue": sum(1 for i in items if i["overdue"])}

@@ -26,20 +26,33 @@ envelope, comparing its kek id and its text's commitment with the leaf naming th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlmodel import select
 
 from gateway.domain.canonical import canonicalize
 from gateway.domain.envelope import Envelope, Kek, open_
 from gateway.domain.errors import DomainError, EnvelopeError
 from gateway.domain.lifecycle import text_commitment
 from gateway.domain.records import hex0x
-from gateway.store import DbLog, Objection, Repair
+from gateway.store import DbLog, FreeText, Objection, Record, Repair
 
-__all__ = ["REQUEST_KINDS", "SignedRequest", "append_request", "check_requests"]
+if TYPE_CHECKING:
+    from gateway._service import Gateway
+
+__all__ = [
+    "REQUEST_KINDS",
+    "SignedRequest",
+    "append_request",
+    "check_requests",
+    "shown_objections",
+]
+
+log = logging.getLogger("creditchain.requests")
 
 REQUEST_KINDS = ("objection", "repair", "repair-rejection")
 _OBJECTION_RESOLUTIONS = {
@@ -323,3 +336,53 @@ def _check_texts(
                     )
                 )
     return findings
+
+
+# ---------------------------------------------------------------------------------------
+# the views
+
+
+def shown_objections(
+    gw: Gateway, s: Any, rows: Sequence[Objection]
+) -> list[tuple[Objection, str | None]]:
+    """Those of ``rows`` a view may show, each with its opened reason.
+
+    A row is shown when its sealed reason (the envelope the gateway sealed for its record id
+    and ``objection:<id>``; an insider cannot make one) opens to the commitment in the row, and
+    its subject is its record's subject; a record erased since has no text (reason None). The
+    rest of the row is checked by ``creditchain check`` (``objection-row``); a row dropped
+    here is logged."""
+    shown: list[tuple[Objection, str | None]] = []
+    for o in rows:
+        record = s.get(Record, o.record_id)
+        text = _opened(gw, s, o.record_id, f"objection:{o.id}")
+        ok = record is not None and record.subject_commitment == o.subject_commitment
+        if text is None:
+            ok = ok and record is not None and record.envelope is None
+        else:
+            ok = ok and text_commitment(text[1], text[0]) == o.reason
+        if ok:
+            shown.append((o, None if text is None else text[0]))
+        else:
+            log.warning("objection %s: its row does not match its sealed reason or record", o.id)
+    return shown
+
+
+def _opened(gw: Gateway, s: Any, record_id: str, purpose: str) -> tuple[str, bytes] | None:
+    row = s.exec(
+        select(FreeText).where(FreeText.record_id == record_id, FreeText.purpose == purpose)
+    ).first()
+    if row is None:
+        return None
+    try:
+        doc = json.loads(
+            open_(
+                row.envelope,
+                aad_record_id=bytes.fromhex(record_id),
+                category=f"free-text/{purpose}",
+                keyring=gw.secrets.keyring,
+            )
+        )
+        return str(doc["text"]), bytes.fromhex(doc["salt"])
+    except (EnvelopeError, ValueError, KeyError, TypeError):
+        return None

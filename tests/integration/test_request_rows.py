@@ -20,6 +20,7 @@ from tests.integration.conftest import Env
 from tests.integration.test_lifecycle import (
     bind_subject,
     office_request,
+    subject_file,
     subject_request,
     submit,
     transition,
@@ -35,13 +36,20 @@ class Scene:
     objection_open: int
     repair_rejected: int
     repair_approved: int
+    keys: tuple[Any, Any]  # the two subjects' keys
+    subjects: tuple[dict[str, str], dict[str, str]]
 
 
 def _scene(env: Env) -> Scene:
     rid, rec = submit(env)
     key = bind_subject(env, rec["subject"])
     r = subject_request(
-        env, key, rec["subject"], rid, "objection", {"reason": "not mine", "evidence_hash": "ab" * 32}
+        env,
+        key,
+        rec["subject"],
+        rid,
+        "objection",
+        {"reason": "not mine", "evidence_hash": "ab" * 32},
     )
     assert r.status_code == 201, r.text
     a = int(r.json()["objection"])
@@ -72,7 +80,9 @@ def _scene(env: Env) -> Scene:
         subject2 = conn.execute(
             sa.text("SELECT subject_commitment FROM record WHERE record_id = :r"), {"r": other}
         ).scalar_one()
-    return Scene(rid, other, str(subject2), a, b, r1, r2)
+    return Scene(
+        rid, other, str(subject2), a, b, r1, r2, (key, key2), (rec["subject"], rec2["subject"])
+    )
 
 
 @contextmanager
@@ -132,7 +142,8 @@ def test_each_filing_and_rejection_is_a_leaf_without_the_subject(
             assert "subject" not in json.dumps(e).replace("subject_", "")
             assert set(e["request"]) == {"signature", "nonce", "signed_at"}
             assert len(e["reason"]) == 64  # a salted commitment, never the text
-            assert "not mine" not in json.dumps(e) and "too early" not in json.dumps(e)
+            assert "not mine" not in json.dumps(e)
+            assert "too early" not in json.dumps(e)
     rejection = next(e for e in entries if e["kind"] == "repair-rejection")
     assert _value(env, "repair", scene.repair_rejected, "decided_by") == rejection["org"]
 
@@ -265,3 +276,43 @@ def test_a_repair_reopened_by_its_row_is_named_and_not_decided_again(
     )
     assert r.status_code != 200, r.text
     assert _value(env, "repair", r1, "state") == "pending"
+
+
+def _listed(env: Env) -> list[int]:
+    r = office_request(env, "/v1/objections/query", "list-objections", b"\x00" * 32, {})
+    assert r.status_code == 200, r.text
+    return [o["objection"] for o in r.json()["objections"]]
+
+
+def _file(env: Env, s: Scene, which: int) -> list[int]:
+    r = subject_file(env, s.keys[which], s.subjects[which])
+    assert r.status_code == 200, r.text
+    return [o["objection"] for o in r.json()["objections"]]
+
+
+def test_the_views_do_not_show_a_row_moved_or_rewritten(sqlite_env: Env, scene: Scene) -> None:
+    """The office's objection list and the subject's file show an objection only when its
+    sealed reason (sealed for its record and id) opens to the row's commitment and its subject
+    is its record's: a row moved to another record or subject, or given another reason, is not
+    shown (and check names it)."""
+    env, b = sqlite_env, scene.objection_open
+    assert _listed(env) == [b]
+    assert _file(env, scene, 0) == [scene.objection_rejected, b]
+    assert _file(env, scene, 1) == []
+    for column, value in [
+        ("reason", "00" * 32),
+        ("record_id", scene.other),
+        ("subject_commitment", scene.other_subject),
+    ]:
+        with _edited(env, "objection", b, **{column: value}):
+            assert _listed(env) == [], column
+            assert b not in _file(env, scene, 0), column
+            assert _file(env, scene, 1) == [], column
+            assert "objection-row" in _named(env, f"objection {b}"), column
+    # both moved together to the other subject's record: its sealed reason does not open there
+    with _edited(
+        env, "objection", b, record_id=scene.other, subject_commitment=scene.other_subject
+    ):
+        assert _listed(env) == []
+        assert _file(env, scene, 1) == []
+    assert _listed(env) == [b]
