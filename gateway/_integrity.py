@@ -17,6 +17,12 @@ Each finding names the check that caught it:
                       actor)
     record-missing    a record leaf of the records log has no record row
     status-leaf       a status leaf of the records log has no status_change row pointing at it
+
+An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
+root, which the chain's checkpoints pin: `anchored-root` catches that.
+
+The lifecycle's requests and texts (gateway/_requests_log.py):
+
     objection-row     an objection row is not what its objection leaf and the status leaves
                       after it say (record, subject, reason, evidence, filed_at, deadline,
                       state, resolved_at, resolution), or a leaf has no row
@@ -28,10 +34,6 @@ Each finding names the check that caught it:
     free-text         a free_text envelope does not open for its record and purpose, its
                       kek_id is not the envelope's, its text is not the one the leaf naming
                       that purpose commits to, or a text a leaf names is missing
-                      (gateway/_requests_log.py)
-
-An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
-root, which the chain's checkpoints pin: `anchored-root` catches that.
 """
 
 from __future__ import annotations
@@ -264,6 +266,11 @@ def check_records(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Findi
     return findings
 
 
+def check_request_rows(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Finding]:
+    """Objection, repair and free_text rows against their leaves (gateway/_requests_log.py)."""
+    return [Finding(f.check, f.where, f.detail) for f in check_requests(conn, keyring)]
+
+
 def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
     """Every record row and status_change row against the records log and the chain; every
     leaf of the records log against its row."""
@@ -334,11 +341,6 @@ def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
                 )
             )
     return findings
-
-
-def check_request_rows(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Finding]:
-    """Objection, repair and free_text rows against their leaves (gateway/_requests_log.py)."""
-    return [Finding(f.check, f.where, f.detail) for f in check_requests(conn, keyring)]
 
 
 def check_store(
