@@ -42,7 +42,12 @@ from sqlmodel import col, select
 from gateway._bound import load_bound
 from gateway._freetext import commit_text, open_text, shred_texts
 from gateway._reads import _subject as parse_subject
-from gateway._requests_log import SignedRequest, append_request, shown_objections
+from gateway._requests_log import (
+    SignedRequest,
+    append_request,
+    repair_settled,
+    shown_objections,
+)
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
@@ -666,8 +671,8 @@ class Lifecycle:
             r = s.get(Repair, repair_id)
             if r is None:
                 raise RepairNotFound(f"no repair application {repair_id}")
-            if r.state != "pending":
-                raise Forbidden(f"repair application {repair_id} is {r.state}")
+            if r.state != "pending" or repair_settled(self.gw, s, r):
+                raise Forbidden(f"repair application {repair_id} is not pending")
             r.state, r.decided_at, r.decided_by = "rejected", now, hex0x(org)
             r.decision_reason = commit_text(
                 self.gw, s, r.record_id, f"repair-decision:{repair_id}", reason

@@ -49,6 +49,7 @@ __all__ = [
     "SignedRequest",
     "append_request",
     "check_requests",
+    "repair_settled",
     "shown_objections",
 ]
 
@@ -386,3 +387,15 @@ def _opened(gw: Gateway, s: Any, record_id: str, purpose: str) -> tuple[str, byt
         return str(doc["text"]), bytes.fromhex(doc["salt"])
     except (EnvelopeError, ValueError, KeyError, TypeError):
         return None
+
+
+def repair_settled(gw: Gateway, s: Any, repair: Repair) -> bool:
+    """Whether ``repair``, pending by its row, is settled by what cannot be edited unseen: its
+    record's status as its leaves say is past repair (a repaired, corrected, withdrawn or
+    erased record settled every application), or an office's decision text is sealed for it
+    (a rejection: the envelope opens only for its record id and ``repair-decision:<id>``)."""
+    from gateway._bound import load_bound
+
+    if load_bound(gw, repair.record_id).status not in ("active", "objected"):
+        return True
+    return _opened(gw, s, repair.record_id, f"repair-decision:{repair.id}") is not None

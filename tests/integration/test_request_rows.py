@@ -260,8 +260,9 @@ def test_a_repair_reopened_by_its_row_is_named_and_not_decided_again(
     sqlite_env: Env, scene: Scene
 ) -> None:
     """The row of a rejected application set back to pending: check names it, and a second
-    rejection by the office is refused (its decision text exists; its leaf would name a repair
-    the log has settled: ``request-leaf``)."""
+    rejection by the office is refused (its sealed decision text exists; so is an approved one's:
+    its record is repaired as its leaves say; a leaf rejecting a settled repair would name a repair
+    the log has settled)."""
     env = sqlite_env
     r1 = scene.repair_rejected
     with env.runtime.engine.begin() as conn:
@@ -274,8 +275,21 @@ def test_a_repair_reopened_by_its_row_is_named_and_not_decided_again(
         r1.to_bytes(32, "big"),
         {"reason": os.urandom(4).hex()},
     )
-    assert r.status_code != 200, r.text
+    assert r.status_code == 403, r.text
     assert _value(env, "repair", r1, "state") == "pending"
+    # an approved application set back to pending: its record is repaired (as its leaves say)
+    r2 = scene.repair_approved
+    with env.runtime.engine.begin() as conn:
+        _update(conn, "repair", r2, {"state": "pending"})
+    r = office_request(
+        env,
+        f"/v1/repairs/{r2}/rejection",
+        "reject-repair",
+        r2.to_bytes(32, "big"),
+        {"reason": os.urandom(4).hex()},
+    )
+    assert r.status_code == 403, r.text
+    assert "repair-row" in _named(env, f"repair {r2}")
 
 
 def _listed(env: Env) -> list[int]:
