@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from gateway._requests_log import shown_objections
 from gateway._service import Gateway
 from gateway.domain.envelope import open_, seal
 from gateway.domain.lifecycle import text_commitment
@@ -87,10 +88,10 @@ def subject_objections(gw: Gateway, commitment: str) -> list[dict[str, Any]]:
             {
                 "objection": o.id,
                 "record_id": o.record_id,
-                "reason": open_text(gw, s, o.record_id, f"objection:{o.id}"),
+                "reason": reason,
                 "state": o.state,
                 "filed_at": o.filed_at,
                 "deadline": o.deadline,
             }
-            for o in rows
+            for o, reason in shown_objections(gw, s, rows)
         ]

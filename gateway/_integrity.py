@@ -31,6 +31,20 @@ Each finding names the check that caught it:
 
 An insider who rewrites rows consistently (entries, nodes and all) still changes the log's
 root, which the chain's checkpoints pin: `anchored-root` catches that.
+
+The lifecycle's requests and texts (gateway/_requests_log.py):
+
+    objection-row     an objection row is not what its objection leaf and the status leaves
+                      after it say (record, subject, reason, evidence, filed_at, deadline,
+                      state, resolved_at, resolution), or a leaf has no row
+    repair-row        a repair row is not what its repair leaf, the status leaves and its
+                      repair-rejection leaf say (… state, decided_at, decided_by,
+                      decision_reason), or a leaf has no row
+    request-leaf      an objection/repair/repair-rejection leaf that does not parse, or a
+                      rejection of no pending application
+    free-text         a free_text envelope does not open for its record and purpose, its
+                      kek_id is not the envelope's, its text is not the one the leaf naming
+                      that purpose commits to, or a text a leaf names is missing
 """
 
 from __future__ import annotations
@@ -60,6 +74,7 @@ from gateway._outbox_check import (
     check_nonces,
     check_relay_rows,
 )
+from gateway._requests_log import check_requests
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import Kek, open_, record_commitment
 from gateway.domain.errors import DomainError, EnvelopeError
@@ -301,6 +316,11 @@ def check_records(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Findi
     return findings
 
 
+def check_request_rows(conn: sa.Connection, keyring: Mapping[str, Kek]) -> list[Finding]:
+    """Objection, repair and free_text rows against their leaves (gateway/_requests_log.py)."""
+    return [Finding(f.check, f.where, f.detail) for f in check_requests(conn, keyring)]
+
+
 def check_bindings(conn: sa.Connection, binding: Binding) -> list[Finding]:
     """Every record row and status_change row against the records log and the chain; every
     leaf of the records log against its row."""
@@ -473,6 +493,7 @@ def check_store(
             findings += check_log(conn, name, cps)
         findings += _unknown_logs(conn, set(checkpoints))
         findings += check_records(conn, keyring)
+        findings += check_request_rows(conn, keyring)
         if binding is not None:
             findings += check_bindings(conn, binding)
             findings += check_row_columns(conn, keyring, binding)

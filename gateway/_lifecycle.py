@@ -44,6 +44,12 @@ from gateway._columns import retention_refusals
 from gateway._freetext import commit_text, open_text, shred_texts
 from gateway._holds import hold_entry
 from gateway._reads import _subject as parse_subject
+from gateway._requests_log import (
+    SignedRequest,
+    append_request,
+    repair_settled,
+    shown_objections,
+)
 from gateway._service import Gateway, parse_body
 from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
 from gateway.domain.canonical import canonicalize, parse_json
@@ -495,7 +501,7 @@ class Lifecycle:
 
     def _subject_request(
         self, record_id: str, body: bytes, action: str
-    ) -> tuple[Record, dict[str, Any], int]:
+    ) -> tuple[Record, dict[str, Any], int, SignedRequest]:
         gw = self.gw
         doc = _object(body, _SUBJECT_MEMBERS, f"a {action} request", frozenset({"session"}))
         subject = parse_subject(doc["subject"], "/subject")
@@ -522,12 +528,12 @@ class Lifecycle:
         if row is None or row.subject_commitment != commitment.hex():
             raise RecordNotFound(f"no record {record_id} about this subject")
         self.subjects.claim(commitment, nonce, body, now)
-        return row, details, now
+        return row, details, now, SignedRequest(signature, nonce, signed_at)
 
     def file_objection(self, record_id: str, body: bytes) -> dict[str, Any]:
         """A subject's objection; marks the record objected (with the office key)."""
         record_id = _record_hex(record_id)
-        row, details, now = self._subject_request(record_id, body, "objection")
+        row, details, now, signed = self._subject_request(record_id, body, "objection")
         reason = _text(details.get("reason"), "/details/reason")
         evidence = parse_hex(
             details.get("evidence_hash"), size=32, prefixed=False, pointer="/details/evidence_hash"
@@ -552,6 +558,20 @@ class Lifecycle:
             s.flush()
             objection_id = o.id
             commit_text(self.gw, s, record_id, f"objection:{objection_id}", reason, salt)
+            append_request(
+                s,
+                "objection",
+                {
+                    "objection": objection_id,
+                    "record": record_id,
+                    "reason": o.reason,
+                    "evidence_hash": o.evidence_hash,
+                    "filed_at": now,
+                    "deadline": deadline,
+                },
+                signed,
+                now,
+            )
         assert objection_id is not None
         marked = row.status == "objected"
         if not marked and self.office is not None:
@@ -567,7 +587,7 @@ class Lifecycle:
     def apply_repair(self, record_id: str, body: bytes) -> dict[str, Any]:
         """A subject's credit-repair application, pending the credit office's decision."""
         record_id = _record_hex(record_id)
-        row, details, now = self._subject_request(record_id, body, "repair")
+        row, details, now, signed = self._subject_request(record_id, body, "repair")
         reason = _text(details.get("reason"), "/details/reason")
         if row.status not in ("active", "objected"):
             raise Forbidden(
@@ -586,6 +606,13 @@ class Lifecycle:
             s.flush()
             repair_id = r.id
             commit_text(self.gw, s, record_id, f"repair:{repair_id}", reason, salt)
+            append_request(
+                s,
+                "repair",
+                {"repair": repair_id, "record": record_id, "reason": r.reason, "filed_at": now},
+                signed,
+                now,
+            )
         return {"repair": repair_id, "record_id": record_id, "state": "pending"}
 
     # -- the credit office ----------------------------------------------------------------------
@@ -593,6 +620,12 @@ class Lifecycle:
     def _office_request(
         self, body: bytes, action: str, target: bytes, *, origin: str | None = None
     ) -> dict[str, Any]:
+        return self._office_signed(body, action, target, origin=origin)[0]
+
+    def _office_signed(
+        self, body: bytes, action: str, target: bytes, *, origin: str | None = None
+    ) -> tuple[dict[str, Any], bytes, SignedRequest, int]:
+        """A checked office request: its details, org, signed members and the gateway's time."""
         gw = self.gw
         doc = _object(body, _OFFICE_MEMBERS, f"a {action} request")
         org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
@@ -614,7 +647,7 @@ class Lifecycle:
         if info.kind != "credit_office" and (origin is None or hex0x(org) != origin):
             raise Forbidden(f"only a credit office may {action}", reason="credit-office-required")
         claim_nonce(self.gw, hex0x(org), nonce, body, now)
-        return details
+        return details, org, SignedRequest(signature, nonce, signed_at), now
 
     def set_hold(self, record_id: str, body: bytes) -> dict[str, Any]:
         """Put a record under legal hold (``details.hold`` true) or release it."""
@@ -646,17 +679,31 @@ class Lifecycle:
         return {"record_id": record_id, "legal_hold": hold}
 
     def reject_repair(self, repair_id: int, body: bytes) -> dict[str, Any]:
-        details = self._office_request(body, "reject-repair", repair_id.to_bytes(32, "big"))
+        details, org, signed, now = self._office_signed(
+            body, "reject-repair", repair_id.to_bytes(32, "big")
+        )
         reason = _text(details.get("reason"), "/details/reason")
         with session_scope(self.gw.engine) as s:
             r = s.get(Repair, repair_id)
             if r is None:
                 raise RepairNotFound(f"no repair application {repair_id}")
-            if r.state != "pending":
-                raise Forbidden(f"repair application {repair_id} is {r.state}")
-            r.state, r.decided_at = "rejected", int(self.gw.clock())
+            if r.state != "pending" or repair_settled(self.gw, s, r):
+                raise Forbidden(f"repair application {repair_id} is not pending")
+            r.state, r.decided_at, r.decided_by = "rejected", now, hex0x(org)
             r.decision_reason = commit_text(
                 self.gw, s, r.record_id, f"repair-decision:{repair_id}", reason
+            )
+            append_request(
+                s,
+                "repair-rejection",
+                {
+                    "repair": repair_id,
+                    "record": r.record_id,
+                    "org": hex0x(org),
+                    "reason": r.decision_reason,
+                },
+                signed,
+                now,
             )
             s.add(r)
         return {"repair": repair_id, "state": "rejected", "reason": reason}
@@ -697,17 +744,17 @@ class Lifecycle:
             rows = s.exec(
                 select(Objection).where(Objection.state == "open").order_by(col(Objection.deadline))
             ).all()
-            reasons = {o.id: open_text(self.gw, s, o.record_id, f"objection:{o.id}") for o in rows}
+            shown = shown_objections(self.gw, s, rows)
         items = [
             {
                 "objection": o.id,
                 "record_id": o.record_id,
-                "reason": reasons[o.id],
+                "reason": reason,
                 "filed_at": o.filed_at,
                 "deadline": o.deadline,
                 "overdue": o.deadline < now,
             }
-            for o in rows
+            for o, reason in shown
             if not only_overdue or o.deadline < now
         ]
         return {"objections": items, "overdue": sum(1 for i in items if i["overdue"])}

@@ -262,6 +262,26 @@ def machine_for(env: Env) -> type[RuleBasedStateMachine]:
             RULES_RUN["objection"] += 1
 
         @rule(rid=records)
+        def apply_for_repair(self, rid: str) -> None:
+            r = self.model.records[rid]
+            if r.status not in ("active", "objected"):
+                return
+            body = build_subject_request(
+                self.keys[r.subject],
+                chain_id=d.chain_id,
+                membership=d.address("Membership"),
+                subject=self.subjects[r.subject],
+                record_id=rid,
+                action="repair",
+                details={"reason": "settled"},
+                signed_at=clock(),
+                nonce=os.urandom(32),
+                salt=os.urandom(32),
+            )
+            assert lc.apply_repair(rid, json.dumps(body).encode())["state"] == "pending"
+            RULES_RUN["repair application"] += 1
+
+        @rule(rid=records)
         def reject_objection(self, rid: str) -> None:
             r = self.model.records[rid]
             if r.status != "objected":
@@ -413,6 +433,8 @@ def test_lifecycle_state_machine(sqlite_env: Env) -> None:
     print(f"\nlifecycle model: {runs} runs, {steps} steps checked, 0 divergences")
     print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(RULES_RUN.items())))
     assert steps > 0
+    # every objection, repair and free-text row is what the records log says (check is clean)
+    assert sqlite_env.runtime.gateway.integrity() == []
     # the run must have exercised every kind of step, or it proves little
     for kind in ("objection", "correction", "repair", "erasure", "revocation", "clock advance"):
         assert RULES_RUN[kind] > 0, kind
