@@ -462,6 +462,11 @@ def _candidates(conn: sa.Connection, table: sa.Table, column: str, row: Any) -> 
     for value in others:
         if value != current:
             yield value
+    for fk in table.c[column].foreign_keys:  # another row of the table it points to
+        target = fk.column
+        for value in conn.execute(sa.select(target).distinct().limit(50)).scalars():
+            if value != current:
+                yield value
     if current is None:
         yield _flip(0 if column.endswith("_at") else "0")
         return
