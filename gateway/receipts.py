@@ -25,7 +25,6 @@ appended with ``O_APPEND`` (mode 0600).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -206,9 +205,9 @@ def _against(
         proof = [bytes.fromhex(p) for p in got.json()["proof"]]
         if verify_inclusion(leaf, index, cp.size, proof, cp.root):
             return check("ok", f"included at index {index} under the chain's size {cp.size}", name)
-        entries = http.get(f"{base}/entries", params={"start": index, "end": index + 1})
-        entries.raise_for_status()
-        served = hashlib.sha256(b"\x00" + entries.json()["entries"][0].encode()).digest()
+        leaves = http.get(f"{base}/leaves", params={"start": index, "end": index + 1})
+        leaves.raise_for_status()  # leaf hashes are public; entries are not (formats §9.2)
+        served = bytes.fromhex(leaves.json()["leaves"][0])
     except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
         return check("unproven", f"the gateway gave no usable proof: {exc}", name)
     if served != leaf and verify_inclusion(served, index, cp.size, proof, cp.root):

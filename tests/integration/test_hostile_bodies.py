@@ -66,9 +66,11 @@ def hostile_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 def url(env: Env, path: str) -> str:
-    """``path`` with its parameters filled in: a record that exists, repair application 1."""
+    """``path`` with its parameters filled in: a record that exists, repair application 1, the
+    access log."""
     record = env.runtime.app.state.known_record
-    return env.url + path.replace("{record_id}", record).replace("{repair_id}", "1")
+    filled = path.replace("{record_id}", record).replace("{repair_id}", "1")
+    return env.url + filled.replace("{log}", "access")
 
 
 def post(env: Env, path: str, body: bytes, content_type: str | None = "application/json") -> Any:

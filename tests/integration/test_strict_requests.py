@@ -64,7 +64,7 @@ def problem_of(answer: Any, status: int, slug: str) -> dict[str, Any]:
 VALID_QUERY = {
     "/v1/logs/{log}/consistency": {"first": "1", "second": "3"},
     "/v1/logs/{log}/inclusion": {"index": "0", "size": "3"},
-    "/v1/logs/{log}/entries": {"start": "0", "end": "3"},
+    "/v1/logs/{log}/leaves": {"start": "0", "end": "3"},
 }
 NOT_CANONICAL = ["1.0", "+1", "01", "\uff11", " 1", "1 ", "1_0", "0x1", "1e0", "-0", "", "١"]
 
@@ -113,9 +113,9 @@ def test_query_parameters_are_strict(strict_env: Env, path: str) -> None:
         ("/v1/logs/{log}/consistency", {"first": "1", "second": "4"}),
         ("/v1/logs/{log}/inclusion", {"index": "3", "size": "3"}),
         ("/v1/logs/{log}/inclusion", {"index": "0", "size": "0"}),
-        ("/v1/logs/{log}/entries", {"start": "2", "end": "2"}),
-        ("/v1/logs/{log}/entries", {"start": "2", "end": "1"}),
-        ("/v1/logs/{log}/entries", {"start": "0", "end": "4"}),
+        ("/v1/logs/{log}/leaves", {"start": "2", "end": "2"}),
+        ("/v1/logs/{log}/leaves", {"start": "2", "end": "1"}),
+        ("/v1/logs/{log}/leaves", {"start": "0", "end": "4"}),
     ],
 )
 def test_invalid_ranges_are_400(strict_env: Env, path: str, query: dict[str, str]) -> None:
