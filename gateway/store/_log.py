@@ -69,6 +69,8 @@ _ADVANCE_HEAD = (
 )
 _NODE = LOG_NODE_TABLE.c
 _ENTRY = LOG_ENTRY_TABLE.c
+_LAST_ENTRY = sa.select(sa.func.max(_ENTRY.idx)).where(_ENTRY.log_name == sa.bindparam("name_"))
+"""The index of a log's last stored entry (built once: every append checks its head)."""
 
 # One statement per get_nodes() whatever the number of keys, each key a primary-key lookup.
 # (A plain tuple-IN or an OR of key equalities makes SQLite scan the whole log's index range,
@@ -445,9 +447,7 @@ class DbLog:
         """The head (before this append) must be the number of stored entries: the last one
         is at ``start - 1`` (a primary-key lookup). A lowered head would make the append
         collide with stored entries, a raised one skip indices: refuse both."""
-        last = conn.execute(
-            sa.select(sa.func.max(_ENTRY.idx)).where(_ENTRY.log_name == self._name)
-        ).scalar_one_or_none()
+        last = conn.execute(_LAST_ENTRY, {"name_": self._name}).scalar_one_or_none()
         stored = 0 if last is None else int(last) + 1
         if stored != start:
             raise LogCorrupted(
