@@ -413,36 +413,24 @@ def check_rows(
     return bad
 
 
-_BOUND_LIMIT: Final = 100_000
-_BOUND: weakref.WeakKeyDictionary[Gateway, set[tuple[RowFacts, Any]]] = weakref.WeakKeyDictionary()
-"""Rows found bound, with the chain's state of their record then. A row bound once stays
-bound while it is unchanged and the chain says the same: its leaves are in an append-only log
-(an edited leaf is the log's own finding, ``entry-hash``/``anchored-root``) and a new status
-leaf of the record comes with a new row (its status version). Only bound answers are kept."""
-
-
 def _problems(
     gw: Gateway, conn: sa.Connection, facts: Sequence[RowFacts], block: int
 ) -> dict[str, list[str]]:
+    # No memo of rows found bound: a row rewound to an earlier, once-bound state (before a
+    # status leaf appended since) must be looked up again, and only the leaves can tell.
+    entries, leaves = _leaves_and_entries(conn, facts)
     index = chain_statuses(gw)
-    with _INDEXES_LOCK:
-        bound = _BOUND.setdefault(gw, set())
-    keyed = [(f, (f, index.at(f.record_id, block))) for f in facts]
-    todo = [(f, key) for f, key in keyed if key not in bound]
-    if not todo:
-        return {}
-    entries, leaves = _leaves_and_entries(conn, [f for f, _ in todo])
     bad: dict[str, list[str]] = {}
-    for f, key in todo:
+    for f in facts:
         problems = row_problems(
-            f, entries.get(f.log_index), leaves.get(f.record_id, []), key[1], gw.secrets.pepper
+            f,
+            entries.get(f.log_index),
+            leaves.get(f.record_id, []),
+            index.at(f.record_id, block),
+            gw.secrets.pepper,
         )
         if problems:
             bad[f.record_id] = problems
-        else:
-            if len(bound) >= _BOUND_LIMIT:
-                bound.clear()
-            bound.add(key)
     return bad
 
 
