@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -116,64 +117,46 @@ def rewrap_all(
     rng: Callable[[int], bytes] = os.urandom,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Re-wrap every remaining data key under ``active``; returns how many were re-wrapped."""
+    """Re-wrap every remaining data key under ``active`` — the records' envelopes, then the
+    sealed lifecycle free texts (gateway/_freetext.py); returns how many were re-wrapped."""
     done = 0
-    while True:
-        with session_scope(engine) as s:
-            conn = s.connection()
-            rows = conn.execute(
-                sa.text(
-                    "SELECT record_id, envelope FROM record WHERE envelope IS NOT NULL "
-                    "AND kek_id != :k ORDER BY log_index LIMIT :n"
-                ),
-                {"k": active.kek_id, "n": batch},
-            ).all()
-            for rid, blob in rows:
-                old = Envelope.from_bytes(bytes(blob))
-                new = rewrap(
-                    old, record_id=bytes.fromhex(rid), old_keyring=keyring, new_kek=active, rng=rng
-                )
-                conn.execute(
-                    sa.text("UPDATE record SET envelope = :e, kek_id = :k WHERE record_id = :r"),
-                    {"e": new.to_bytes(), "k": active.kek_id, "r": rid},
-                )
-        if not rows:
-            return done + _rewrap_texts(engine, keyring, active, batch=batch, rng=rng)
-        done += len(rows)
-        if progress is not None:
-            progress(len(rows))
+    for select, update in _SEALED:
+        while True:
+            with session_scope(engine) as s:
+                conn = s.connection()
+                rows = conn.execute(sa.text(select), {"k": active.kek_id, "n": batch}).all()
+                for key, rid, blob in rows:
+                    new = rewrap(
+                        Envelope.from_bytes(bytes(blob)),
+                        record_id=bytes.fromhex(rid),
+                        old_keyring=keyring,
+                        new_kek=active,
+                        rng=rng,
+                    )
+                    conn.execute(
+                        sa.text(update), {"e": new.to_bytes(), "k": active.kek_id, "key": key}
+                    )
+            if not rows:
+                break
+            done += len(rows)
+            if progress is not None:
+                progress(len(rows))
+    return done
 
 
-def _rewrap_texts(
-    engine: Engine, keyring: Keyring, active: Kek, *, batch: int, rng: Callable[[int], bytes]
-) -> int:
-    """Re-wrap the sealed lifecycle free texts (gateway/_freetext.py) under ``active``."""
-    done = 0
-    while True:
-        with session_scope(engine) as s:
-            conn = s.connection()
-            rows = conn.execute(
-                sa.text(
-                    "SELECT id, record_id, envelope FROM free_text WHERE kek_id != :k "
-                    "ORDER BY id LIMIT :n"
-                ),
-                {"k": active.kek_id, "n": batch},
-            ).all()
-            for text_id, rid, blob in rows:
-                new = rewrap(
-                    Envelope.from_bytes(bytes(blob)),
-                    record_id=bytes.fromhex(rid),
-                    old_keyring=keyring,
-                    new_kek=active,
-                    rng=rng,
-                )
-                conn.execute(
-                    sa.text("UPDATE free_text SET envelope = :e, kek_id = :k WHERE id = :i"),
-                    {"e": new.to_bytes(), "k": active.kek_id, "i": text_id},
-                )
-        if not rows:
-            return done
-        done += len(rows)
+_SEALED: Final = (
+    (
+        "SELECT record_id, record_id, envelope FROM record WHERE envelope IS NOT NULL "
+        "AND kek_id != :k ORDER BY log_index LIMIT :n",
+        "UPDATE record SET envelope = :e, kek_id = :k WHERE record_id = :key",
+    ),
+    (
+        "SELECT id, record_id, envelope FROM free_text WHERE kek_id != :k ORDER BY id LIMIT :n",
+        "UPDATE free_text SET envelope = :e, kek_id = :k WHERE id = :key",
+    ),
+)
+"""Each sealed table: its rows still under another KEK (key, record id for the AAD, envelope),
+a batch at a time, and how one is written back."""
 
 
 def retire(keys_dir: Path, engine: Engine, *, now: datetime | None = None) -> list[str]:
