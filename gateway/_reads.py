@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import threading
 import time
 from typing import Any
@@ -295,7 +294,7 @@ class Reader:
         first_reason = refusals[0][0] if overall == "deny" else "allowed"
         allowed = [d for d in decisions if d[1].allowed] if overall == "allow" else []
 
-        tag_salt = os.urandom(TAG_SALT_BYTES)  # no value shared by two entries of a subject
+        tag_salt = gw.rng(TAG_SALT_BYTES)  # no value shared by two entries of a subject
         entry = {
             "v": 2,
             "kind": "access",
