@@ -36,6 +36,7 @@ from gateway.api._schemas import (
     SUBMISSION_SCHEMA,
     TRANSITION_SCHEMA,
 )
+from gateway.ui import install as install_ui
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")  # ASCII only: re's [0-9], not \d
 
@@ -328,6 +329,7 @@ def create_app(
         rows = await run_in_threadpool(log_access.index, await request.body())
         return Response(index_document(rows), media_type="application/json")
 
+    install_ui(app, gateway)  # the web UI at / (gateway/ui): static files, no /v1 route touched
     return app
 
 
