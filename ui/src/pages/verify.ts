@@ -26,6 +26,7 @@ export function mountVerify(root: HTMLElement): () => void {
   let offeredBy: string | null = null;
   let rows: Row[] = [];
   let state: Verdict | null = null;
+  let runs = 0; // data-run on the verdict: how many verdicts were reached (tests wait on it)
 
   const drop = h(
     "div",
@@ -136,7 +137,12 @@ export function mountVerify(root: HTMLElement): () => void {
     rows = [];
     state = { kind: "running" };
     draw();
-    state = await decide();
+    try {
+      state = await decide();
+    } catch (e) {
+      state = { kind: "none", why: (e as Error).message };
+    }
+    runs += 1;
     draw();
   }
 
@@ -184,6 +190,7 @@ export function mountVerify(root: HTMLElement): () => void {
     clear(statusBox);
     if (state === null) return;
     verdict.dataset["verdict"] = state.kind;
+    verdict.dataset["run"] = String(runs);
     delete verdict.dataset["check"];
     if (state.kind === "running") {
       verdict.className = "verdict running";
