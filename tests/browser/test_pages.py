@@ -135,6 +135,9 @@ def test_verify_page_accepts_every_bundle_of_a_50_record_run(
         assert [c for c, o in rows if o == "pass"] == [
             c for c in ALL_CHECKS if opened or c != "record-commitment"
         ]
+        assert [c for c, o in rows if o == "skip"] == ([] if opened else ["record-commitment"])
+        # every row is shown (a skipped one too)
+        assert browser.eval("[...document.querySelectorAll('#checks tr')].every(r => r.offsetWidth)")
         assert browser.attr("#record-status", "data-status") == "active"
     browser.screenshot(screenshots / "verify-valid.png")
     # the page asked the chain, never the gateway: no /v1 request at all while verifying
