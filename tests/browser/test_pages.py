@@ -137,7 +137,8 @@ def test_verify_page_accepts_every_bundle_of_a_50_record_run(
         ]
         assert [c for c, o in rows if o == "skip"] == ([] if opened else ["record-commitment"])
         # every row is shown (a skipped one too)
-        assert browser.eval("[...document.querySelectorAll('#checks tr')].every(r => r.offsetWidth)")
+        shown = "[...document.querySelectorAll('#checks tr')].every(r => r.offsetWidth)"
+        assert browser.eval(shown)
         assert browser.attr("#record-status", "data-status") == "active"
     browser.screenshot(screenshots / "verify-valid.png")
     # the page asked the chain, never the gateway: no /v1 request at all while verifying
@@ -248,9 +249,24 @@ def test_pages_switch_language_and_keep_working_by_keyboard(run: Run, browser: B
         ".filter(e => !e.labels || !e.labels.length).map(e => e.id)"
     )
     assert unlabelled == []
-    # the nav is reachable by keyboard: Tab from the top lands on a link or button
+    # by keyboard: from the top, Tab reaches the skip link, then the pages; Enter opens one
+    browser.goto("about:blank")
+    browser.goto(run.url + "#verify")
+    browser.wait_for("#verify-button")
     browser.call("press", key="Tab")
-    assert browser.eval("document.activeElement.tagName") in ("A", "BUTTON")
+    assert browser.eval("document.activeElement.className") == "skip-link"
+    browser.call("press", key="Tab")
+    assert browser.eval("document.activeElement.id") == "nav-verify"
+    browser.call("press", key="Tab")
+    assert browser.eval("document.activeElement.id") == "nav-operator"
+    browser.call("press", key="Enter")
+    browser.wait_for("#operator-h")
+    assert browser.eval("location.hash") == "#operator"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def test_verify_page_reaches_a_verdict_with_the_gateway_stopped(
@@ -262,7 +278,7 @@ def test_verify_page_reaches_a_verdict_with_the_gateway_stopped(
     bundle = next(b for b in run.bundles if b["leaf"]["sig"]["type"] == "CreditRecordBatch")
     run.stop()
     chain = LocalChain(run.data_dir, port=run.chain_port).start()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(STATIC_DIR))
+    handler = functools.partial(_QuietHandler, directory=str(STATIC_DIR))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
