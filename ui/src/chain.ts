@@ -7,6 +7,7 @@ import { ChainQueryFailed, RECORD_STATUSES, type ChainView, type Lifecycle, type
 const MEMBERSHIP_ABI = [
   "function keysAt(bytes32 orgId, uint64 timestamp) view returns (tuple(address signer, uint64 validFrom, uint64 validFromBlock, bytes32 encryptionKey))",
   "function isActive(bytes32 orgId) view returns (bool)",
+  "function org(bytes32 orgId) view returns (tuple(uint32 city, uint8 kind, bool active, uint64 registeredAt, uint32 keyCount))",
   "error UnknownOrg(bytes32 orgId)",
   "error NoKeyAt(bytes32 orgId, uint64 timestamp)",
 ];
@@ -23,6 +24,7 @@ const RECORD_STATUS_ABI = [
   "function stateOf(bytes32 recordId) view returns (tuple(bytes32 origin, bytes32 successor, bytes32 reason, bytes32 actor, bytes32 evidence, uint64 updatedAt, uint32 version, uint8 status))",
 ];
 const ZERO32 = "0x" + "00".repeat(32);
+const ORG_KINDS = ["none", "department", "financial_institution", "utility", "credit_office", "auditor", "gateway"];
 const UINT64_MAX = 2n ** 64n - 1n;
 
 export class ManifestError extends Error {}
@@ -181,6 +183,33 @@ export class RpcChainView implements ChainView {
       updatedAt: Number(s.updatedAt),
       version: Number(s.version),
     };
+  }
+
+  /** The org's kind as Membership holds it (department, auditor, …), or null if unknown. */
+  async orgKind(orgId: string): Promise<string | null> {
+    try {
+      const o = await this.membership.getFunction("org").staticCall(orgId);
+      return ORG_KINDS[Number(o.kind)] ?? `kind-${Number(o.kind)}`;
+    } catch (e) {
+      if (revertName(this.membership, e) === "UnknownOrg") return null;
+      throw new ChainQueryFailed(`cannot query Membership.org: ${(e as Error).message}`);
+    }
+  }
+
+  /** Every checkpoint anchored for a log, oldest first. */
+  async checkpoints(logId: string): Promise<{ size: number; root: string; block: number; timestamp: number }[]> {
+    try {
+      const n = Number(await this.log.getFunction("checkpointCount").staticCall(logId));
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        const cp = await this.log.getFunction("checkpointAt").staticCall(logId, i);
+        out.push({ size: Number(cp.size), root: (cp.root as string).slice(2), block: Number(cp.blockNumber), timestamp: Number(cp.timestamp) });
+      }
+      return out;
+    } catch (e) {
+      if (revertName(this.log, e) === "UnknownLog") return [];
+      throw new ChainQueryFailed(`cannot list CheckpointLog checkpoints: ${(e as Error).message}`);
+    }
   }
 
   /** Newest anchored checkpoint of a log, or null. */

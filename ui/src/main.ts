@@ -3,7 +3,8 @@ import { $, h } from "./dom";
 import { lang, setLang, t, type Key, type Lang } from "./i18n";
 import { mountVerify } from "./pages/verify";
 import { mountOperator } from "./pages/operator";
-import { mountPlaceholder } from "./pages/placeholder";
+import { mountSubject } from "./pages/subject";
+import { mountAuditor } from "./pages/auditor";
 
 const PAGES = ["verify", "operator", "subject", "auditor"] as const;
 type Page = (typeof PAGES)[number];
@@ -49,8 +50,8 @@ function start(): void {
   });
   mounted.verify = mountVerify($("page-verify"));
   mounted.operator = mountOperator($("page-operator"));
-  mounted.subject = mountPlaceholder($("page-subject"), "subject_h");
-  mounted.auditor = mountPlaceholder($("page-auditor"), "auditor_h");
+  mounted.subject = mountSubject($("page-subject"));
+  mounted.auditor = mountAuditor($("page-auditor"));
   window.addEventListener("hashchange", () => {
     render();
     $(`page-${pageFromHash()}`).querySelector("h2")?.focus();
