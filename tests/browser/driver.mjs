@@ -1,5 +1,6 @@
 // A headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, one JSON command
 // per stdin line, one JSON answer per stdout line: tests/browser/_browser.py speaks to it.
+import { readFileSync } from "node:fs";
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -7,7 +8,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CREDITCHAIN_CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", acceptDownloads: true });
 const page = await context.newPage();
 let requests = [];
 const messages = [];
@@ -37,6 +38,10 @@ const handlers = {
   attr: ({ selector, name }) => page.getAttribute(selector, name),
   eval: ({ expr, arg }) => page.evaluate(expr, arg),
   screenshot: ({ path, fullPage }) => page.screenshot({ path, fullPage: fullPage !== false }).then(() => path),
+  download: async ({ selector }) => {
+    const [d] = await Promise.all([page.waitForEvent("download"), page.click(selector)]);
+    return { name: d.suggestedFilename(), text: readFileSync(await d.path(), "utf8") };
+  },
   requests: () => {
     const out = requests;
     requests = [];

@@ -15,12 +15,17 @@ import json
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from gateway._devnet import load_consortium
+from gateway.client import ClientError, ReaderClient
+from gateway.domain.catalog import load_catalog
 from gateway.ui import STATIC_DIR
 from gateway.verify import NodeChainView, VerificationError, trust_root_from, verify_bundle
 from node import Deployment, LocalChain, connect
@@ -262,6 +267,228 @@ def test_pages_switch_language_and_keep_working_by_keyboard(run: Run, browser: B
     browser.call("press", key="Enter")
     browser.wait_for("#operator-h")
     assert browser.eval("location.hash") == "#operator"
+
+
+def _reader(run: Run, slug: str) -> ReaderClient:
+    orgs = load_consortium(run.data_dir)
+    deployment = Deployment.load(run.manifest)
+    return ReaderClient(
+        run.url,
+        orgs[slug].account(),
+        bytes.fromhex(orgs[slug].org_id[2:]),
+        chain_id=deployment.chain_id,
+        membership=deployment.address("Membership"),
+    )
+
+
+def _read(run: Run, slug: str, subject: dict[str, str], purpose: str, category: str) -> str:
+    """A read of ``subject``'s records; returns the decision ("allow" or the denial's reason)."""
+    mask = load_catalog().category_mask([category])
+    reader = _reader(run, slug)
+    try:
+        reader.read(purpose=purpose, categories=[category], category_mask=mask, subject=subject)
+    except ClientError as exc:
+        return str(exc.problem.get("reason"))
+    finally:
+        reader.close()
+    return "allow"
+
+
+def _access_log_anchored(run: Run) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        cp = httpx.get(run.url + "/v1/logs/access/checkpoint").json()
+        if cp["anchored"] and cp["anchored"]["size"] == cp["size"]:
+            return
+        assert time.monotonic() < deadline, f"the access log was not anchored: {cp}"
+        time.sleep(0.5)
+
+
+def _use_gateway_manifest(b: Browser, prefix: str, rpc: str) -> None:
+    b.click(f"#{prefix}-use-gateway")
+    b.call(
+        "waitForFunction",
+        expr=f"() => document.querySelector('#{prefix}-manifest-trust').textContent.length > 0",
+    )
+    assert "Offered by the gateway at" in b.text(f"#{prefix}-manifest-source")
+    b.fill(f"#{prefix}-rpc", rpc)
+
+
+def test_subject_page_sees_a_read_made_minutes_before_and_files_an_objection(
+    run: Run, browser: Browser, screenshots: Path, tmp_path: Path
+) -> None:
+    market = next(b for b in run.bundles if b["record"]["category"] == "admin_penalty")
+    subject = market["record"]["subject"]
+    # minutes before: a department reads the subject's public records; a bank tries without
+    # a grant and is denied
+    assert _read(run, "market", subject, "public_procurement", "admin_penalty") == "allow"
+    denied = _read(run, "bank", subject, "loan_approval", "utility_arrears")
+    assert denied != "allow"
+    _access_log_anchored(run)
+    session = tmp_path / "session.json"
+    made = subprocess.run(
+        [
+            *(CLI, "subject", "session", "--as", "credit-office"),
+            *("--data-dir", str(run.data_dir), "--out", str(session)),
+            *("--subject", f"{subject['kind']}:{subject['id']}"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    orgs = load_consortium(run.data_dir)
+
+    browser.goto(run.url + "#subject")
+    browser.wait_for("#sub-unlock")
+    if browser.eval("document.documentElement.lang") != "en":
+        browser.click("#lang")
+    browser.call("setFiles", selector="#sub-session-file", path=str(session))
+    browser.click("#sub-unlock")
+    browser.call(
+        "waitForFunction", expr="() => document.querySelector('#sub-who').dataset.signedIn"
+    )
+    assert browser.attr("#sub-who", "data-signed-in") == "true", browser.text("#sub-who")
+    _use_gateway_manifest(browser, "sub", run.rpc)
+    browser.requests()
+    browser.click("#sub-accesses")
+    browser.call(
+        "waitForFunction",
+        expr="() => document.querySelector('#sub-out').dataset.loaded === 'accesses' "
+        "|| document.querySelector('#sub-error')",
+    )
+    rows = browser.eval(
+        "[...document.querySelectorAll('#sub-access-table tbody tr')].map(r => ["
+        "r.children[1].textContent, r.children[2].textContent, r.dataset.decision,"
+        " r.children[5].dataset.proof])"
+    )
+    requesters = {orgs["market"].org_id: "market", orgs["bank"].org_id: "bank"}
+    seen = {(requesters.get(r[0]), r[1], r[2]) for r in rows}
+    assert ("market", "public_procurement", "allow") in seen, rows
+    assert ("bank", "loan_approval", "deny") in seen, rows
+    assert {r[3] for r in rows} == {"true"}, rows  # every proof checked in the page
+    # the key never left the page: the subject's private key is in no request
+    key = json.loads(session.read_text())["session_private_key"][2:]
+    assert not [r for r in browser.requests() if key in r["url"]]
+    browser.screenshot(screenshots / "subject-accesses.png")
+
+    browser.click("#sub-records")
+    browser.call(
+        "waitForFunction",
+        expr="() => document.querySelector('#sub-out').dataset.loaded === 'records' "
+        "|| document.querySelector('#sub-error')",
+    )
+    record_id = market["status"]["record_id"]
+    assert (
+        browser.attr(f"#sub-record-table tr[data-record='{record_id}']", "data-status") == "active"
+    )
+    browser.click(f"#sub-record-table button[data-record='{record_id}']")
+    browser.fill("#sub-objection-reason", "the penalty was revoked on appeal")
+    evidence = tmp_path / "appeal.txt"
+    evidence.write_text("decision on appeal, 2026")
+    browser.call("setFiles", selector="#sub-objection-evidence", path=str(evidence))
+    browser.click("#sub-objection-send")
+    browser.call(
+        "waitForFunction", expr="() => document.querySelector('#sub-objection-result').dataset.ok"
+    )
+    assert browser.attr("#sub-objection-result", "data-ok") == "true", browser.text(
+        "#sub-objection-result"
+    )
+    browser.screenshot(screenshots / "subject-objection.png")
+    # the chain now says objected: the verify page reports it (read from RecordStatus)
+    open_verify_page(browser, run.url, run.manifest.read_text(), run.rpc)
+    deadline = time.monotonic() + 60
+    while True:
+        assert page_verdict(browser, json.dumps(market)) == ("valid", None)
+        if browser.attr("#record-status", "data-status") == "objected":
+            break
+        assert time.monotonic() < deadline, "the objection never reached RecordStatus"
+        time.sleep(1)
+    browser.screenshot(screenshots / "verify-objected.png")
+
+
+def test_auditor_page_finds_a_planted_denial_with_proofs_charts_csv_and_audit_verify(
+    run: Run, browser: Browser, screenshots: Path
+) -> None:
+    water = next(b for b in run.bundles if b["record"]["category"] == "utility_arrears")
+    subject = water["record"]["subject"]
+    planted = _read(run, "bank", subject, "loan_approval", "utility_arrears")
+    assert planted != "allow"
+    _access_log_anchored(run)
+    orgs = load_consortium(run.data_dir)
+    auditor = orgs["auditor"]
+    bank = orgs["bank"].org_id
+
+    browser.goto(run.url + "#auditor")
+    browser.wait_for("#aud-unlock")
+    if browser.eval("document.documentElement.lang") != "en":
+        browser.click("#lang")
+    browser.call("setFiles", selector="#aud-keystore-file", path=auditor.keystore)
+    browser.fill("#aud-password", Path(auditor.password_file).read_text().strip())
+    browser.fill("#aud-org", auditor.org_id)
+    browser.click("#aud-unlock")
+    browser.call(
+        "waitForFunction",
+        expr="() => document.querySelector('#aud-who').dataset.signedIn",
+        timeout=120000,
+    )
+    assert browser.attr("#aud-who", "data-signed-in") == "true", browser.text("#aud-who")
+    _use_gateway_manifest(browser, "aud", run.rpc)
+    browser.fill("#aud-f-subject", f"{subject['kind']}:{subject['id']}")
+    browser.requests()
+    browser.click("#aud-trace")
+    browser.call(
+        "waitForFunction",
+        expr="() => document.querySelector('#aud-out').dataset.count "
+        "|| document.querySelector('#aud-error')",
+    )
+    rows = browser.eval(
+        "[...document.querySelectorAll('#aud-table tbody tr')].map(r => ["
+        "r.children[1].textContent, r.children[3].textContent, r.dataset.decision,"
+        " r.dataset.reason])"
+    )
+    found = [r for r in rows if r[0].startswith(bank) and r[1] == "loan_approval"]
+    assert found, rows
+    assert found[-1][2] == "deny"
+    assert found[-1][3] == planted
+    # charts: the denial is highlighted in both
+    assert browser.eval("document.querySelectorAll('#aud-chart-time rect[data-denied]').length")
+    assert browser.eval("document.querySelectorAll('#aud-chart-purpose rect[data-denied]').length")
+    # every row's proof, checked in the page against the chain
+    browser.click("#aud-check-page")
+    browser.call(
+        "waitForFunction",
+        expr="() => [...document.querySelectorAll('#aud-table tbody td[data-proof]')].length"
+        " === document.querySelectorAll('#aud-table tbody tr').length",
+    )
+    proofs = browser.eval(
+        "[...document.querySelectorAll('#aud-table tbody td[data-proof]')]"
+        ".map(c => c.dataset.proof)"
+    )
+    assert set(proofs) == {"true"}, proofs
+    browser.screenshot(screenshots / "auditor-trace.png")
+    csv = browser.call("download", selector="#aud-csv")
+    assert csv["name"] == "creditchain-audit-trace.csv"
+    lines = csv["text"].strip().splitlines()
+    assert lines[0].startswith("log_index,decided_at,requester,requester_kind")
+    assert len(lines) == 1 + int(browser.attr("#aud-out", "data-count") or 0)
+    assert any(
+        bank in line and "financial_institution" in line and ",deny," in line for line in lines
+    )
+    # the trace was asked of the gateway; no check was
+    asked = [r["url"] for r in browser.requests() if r["url"].startswith(run.url)]
+    assert asked == [run.url + "/v1/audit/trace"], asked
+    # audit verify in the page: every checkpoint on chain, consistency checked here
+    browser.click("#aud-verify")
+    browser.call(
+        "waitForFunction",
+        expr="() => document.querySelector('#aud-verify-out').dataset.result",
+        timeout=120000,
+    )
+    assert browser.attr("#aud-verify-out", "data-result") == "ok", browser.text("#aud-verify-out")
+    items = browser.eval("[...document.querySelectorAll('#aud-verify-list li')].length")
+    assert items >= 4
+    browser.screenshot(screenshots / "auditor-verify.png")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
