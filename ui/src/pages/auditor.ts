@@ -310,8 +310,8 @@ export function mountAuditor(root: HTMLElement): () => void {
     g.append(svg("title", {}, t("chart_purpose")));
     [...by.entries()].forEach(([p, e], i) => {
       const y = 5 + i * rowH;
-      const wa = (e.allow / max) * (W - 220);
-      const wd = (e.deny / max) * (W - 220);
+      const wa = (e.allow / max) * (W - 280);
+      const wd = (e.deny / max) * (W - 280);
       g.append(svg("text", { x: 0, y: y + 14, "font-size": 12, fill: "#1a1a1a" }, p));
       g.append(svg("rect", { x: 200, y, width: wa, height: rowH - 6, fill: "#0a6b2b" }, svg("title", {}, `${t("allowed")}: ${e.allow}`)));
       g.append(svg("rect", { x: 200 + wa, y, width: wd, height: rowH - 6, fill: "#a50e0e", "data-denied": e.deny }, svg("title", {}, `${t("denied")}: ${e.deny}`)));
