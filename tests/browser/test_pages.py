@@ -239,7 +239,9 @@ def test_operator_page_shows_both_logs_and_checks_the_anchor_on_chain(
         browser.call("viewport", width=1280, height=900)
 
 
-def test_pages_switch_language_and_keep_working_by_keyboard(run: Run, browser: Browser) -> None:
+def test_pages_switch_language_and_keep_working_by_keyboard(
+    run: Run, browser: Browser, screenshots: Path
+) -> None:
     browser.goto(run.url + "#verify")
     browser.wait_for("#verify-button")
     lang = browser.eval("document.documentElement.lang")
@@ -248,6 +250,13 @@ def test_pages_switch_language_and_keep_working_by_keyboard(run: Run, browser: B
     assert {lang, other} == {"en", "zh-CN"}
     heading = {"en": "Verify a proof bundle", "zh-CN": "验证证明包"}
     assert browser.text("#verify-h") == heading[other]
+    if other != "zh-CN":
+        browser.click("#lang")
+    assert browser.text("#verify-h") == heading["zh-CN"]
+    assert browser.text("#nav-auditor") == "审计"
+    browser.screenshot(screenshots / "verify-zh.png")
+    browser.click("#lang")
+    assert browser.eval("document.documentElement.lang") == "en"
     # every form control has a label
     unlabelled = browser.eval(
         "[...document.querySelectorAll('textarea, input')]"

@@ -72,7 +72,7 @@ export function mountOperator(root: HTMLElement): () => void {
         h("dd", { "data-health": String(hl["status"] ?? "down") }, String(hl["status"] ?? "—")),
         label("op_chain", "dt"),
         h("dd", {}, `chain id ${String(hl["chain_id"] ?? "—")}${data.rpc ? ` · ${data.rpc}` : ""}`),
-        h("dt", {}, "gateway"),
+        label("op_gateway", "dt"),
         h("dd", { class: "mono small" }, String(hl["gateway"] ?? "—")),
         label("op_relays", "dt"),
         h("dd", { id: "operator-relays" }, String(hl["relay_failed"] ?? "—")),
