@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import hashlib
 import json
 import os
 import subprocess
@@ -23,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 UI = ROOT / "ui"
+ARTIFACTS = ROOT / "contracts" / "artifacts"
+CODES = UI / "src" / "contracts.generated.json"
+CHECKED = ("Membership", "CheckpointLog", "RecordStatus", "Grants")
 OUT = ROOT / "gateway" / "ui" / "static"
 BIN = ROOT / "node_modules" / ".bin"
 PINNED = {"vite": "8.4.0", "typescript": "7.0.2"}
@@ -37,6 +41,25 @@ def _pinned() -> None:
             found = None
         if found != version:
             raise SystemExit(f"{name} {found} found, {version} pinned: run `npm ci`")
+
+
+def _codes() -> str:
+    """What the pages compare a manifest's contracts with (as ``Deployment.check`` does): per
+    contract, its runtime code's length, the immutable ranges, and the SHA-256 of the code with
+    those ranges zeroed — from contracts/artifacts, so a contract change makes the UI stale."""
+    out = {}
+    for name in CHECKED:
+        artifact = json.loads((ARTIFACTS / f"{name}.json").read_text())
+        code = bytearray(bytes.fromhex(artifact["deployedBytecode"].removeprefix("0x")))
+        ranges = [[int(a), int(n)] for a, n in artifact.get("immutableRanges", [])]
+        for start, length in ranges:
+            code[start : start + length] = bytes(length)
+        out[name] = {
+            "length": len(code),
+            "immutables": ranges,
+            "sha256": hashlib.sha256(bytes(code)).hexdigest(),
+        }
+    return json.dumps(out, indent=1, sort_keys=True) + "\n"
 
 
 def _build(out: Path) -> None:
@@ -66,10 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if gateway/ui/static is stale")
     args = parser.parse_args(argv)
     _pinned()
+    codes = _codes()
     if not args.check:
+        CODES.write_text(codes)
         _build(OUT)
         print(f"built {len(_tree(OUT))} files into {OUT.relative_to(ROOT)}")
         return 0
+    if not CODES.is_file() or CODES.read_text() != codes:
+        print(
+            f"{CODES.relative_to(ROOT)} is stale (contracts changed): run "
+            "`python scripts/build_ui.py`",
+            file=sys.stderr,
+        )
+        return 1
     with tempfile.TemporaryDirectory(prefix="creditchain-ui-") as tmp:
         _build(Path(tmp) / "static")
         stale = _stale(Path(tmp) / "static", OUT)

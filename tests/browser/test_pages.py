@@ -278,6 +278,39 @@ def test_pages_switch_language_and_keep_working_by_keyboard(
     assert browser.eval("location.hash") == "#operator"
 
 
+def test_verify_page_gives_no_verdict_where_the_cli_gives_none(
+    run: Run, browser: Browser, tmp_path: Path
+) -> None:
+    """A manifest that does not describe the chain (another chain id, a contract whose code is
+    not ours, a manifest from before RecordStatus): `creditchain verify` exits 2 (no verdict),
+    and the page says no verdict — never valid, never invalid."""
+    base = json.loads(run.manifest.read_text())
+    swapped = copy.deepcopy(base)
+    swapped["contracts"]["CheckpointLog"]["address"] = base["contracts"]["Grants"]["address"]
+    other_chain = {**copy.deepcopy(base), "chain_id": base["chain_id"] + 1}
+    no_status = copy.deepcopy(base)
+    del no_status["contracts"]["RecordStatus"]
+    bundle = run.bundles[0]
+    bundle_path = tmp_path / "bundle.json"
+    bundle_path.write_text(json.dumps(bundle))
+    for name, manifest in (
+        ("swapped", swapped),
+        ("other-chain", other_chain),
+        ("no-record-status", no_status),
+    ):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(manifest))
+        cli = subprocess.run(
+            [CLI, "verify", str(bundle_path), "--rpc", run.rpc, "--manifest", str(path), "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert cli.returncode == 2, (name, cli.stdout, cli.stderr)
+        open_verify_page(browser, run.url, json.dumps(manifest), run.rpc)
+        assert page_verdict(browser, json.dumps(bundle))[0] == "none", name
+
+
 def _reader(run: Run, slug: str) -> ReaderClient:
     orgs = load_consortium(run.data_dir)
     deployment = Deployment.load(run.manifest)

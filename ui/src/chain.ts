@@ -3,6 +3,8 @@
 
 import { Contract, getAddress, JsonRpcProvider, id as topicOf, zeroPadValue, toBeHex } from "ethers";
 import { ChainQueryFailed, RECORD_STATUSES, type ChainView, type Lifecycle, type TrustRoot } from "./verify";
+import { fromHex, sha256, toHex } from "./bytes";
+import CODES from "./contracts.generated.json";
 
 const MEMBERSHIP_ABI = [
   "function keysAt(bytes32 orgId, uint64 timestamp) view returns (tuple(address signer, uint64 validFrom, uint64 validFromBlock, bytes32 encryptionKey))",
@@ -32,8 +34,12 @@ export class ManifestError extends Error {}
 export interface Manifest {
   trust: TrustRoot;
   network: string;
+  contracts: Record<string, string>; // every contract the manifest names, EIP-55
   raw: unknown;
 }
+
+const EXPECTED = CODES as unknown as Record<string, { length: number; immutables: [number, number][]; sha256: string }>;
+const MEMBERSHIP_OF = ["function membership() view returns (address)"];
 
 /** A deployment manifest (node/_deploy.py Deployment.to_json). */
 export function parseManifest(doc: unknown): Manifest {
@@ -55,7 +61,10 @@ export function parseManifest(doc: unknown): Manifest {
       throw new ManifestError(`manifest: ${name} address is not an address`);
     }
   };
+  const all: Record<string, string> = {};
+  for (const name of Object.keys(contracts ?? {})) all[name] = addr(name, true)!;
   return {
+    contracts: all,
     trust: {
       chainId,
       membership: addr("Membership", true)!,
@@ -97,8 +106,10 @@ export class RpcChainView implements ChainView {
     this.status = trust.recordStatus ? new Contract(trust.recordStatus, RECORD_STATUS_ABI, this.provider) : null;
   }
 
-  /** Refuse a chain that is not the manifest's: its chain id, and code at each address. */
-  async check(): Promise<void> {
+  /** Refuse a chain that is not the manifest's (node/_deploy.py Deployment.check): its chain
+   * id; at each address the contract's code from contracts/artifacts (up to immutables);
+   * Grants and RecordStatus on the manifest's Membership. */
+  async check(contracts: Record<string, string> = {}): Promise<void> {
     let chainId: bigint;
     try {
       chainId = BigInt(await this.provider.send("eth_chainId", []));
@@ -107,14 +118,22 @@ export class RpcChainView implements ChainView {
     }
     if (chainId !== BigInt(this.trust.chainId))
       throw new ChainQueryFailed(`manifest is for chain id ${this.trust.chainId}, the node reports ${chainId}`);
-    for (const [name, a] of [
-      ["Membership", this.trust.membership],
-      ["CheckpointLog", this.trust.checkpointLog],
-      ["RecordStatus", this.trust.recordStatus],
-    ] as const) {
-      if (a === null) continue;
+    const named: Record<string, string> = { ...contracts, Membership: this.trust.membership, CheckpointLog: this.trust.checkpointLog };
+    if (this.trust.recordStatus) named["RecordStatus"] = this.trust.recordStatus;
+    for (const [name, a] of Object.entries(named)) {
       const code = await this.provider.getCode(a);
       if (!code || code === "0x") throw new ChainQueryFailed(`${name} at ${a}: no contract on chain ${chainId}`);
+      const want = EXPECTED[name];
+      if (!want) throw new ChainQueryFailed(`the manifest names an unknown contract ${name}`);
+      const bytes = fromHex(code.slice(2));
+      for (const [start, length] of want.immutables) bytes.fill(0, start, start + length);
+      if (bytes.length !== want.length || toHex(await sha256(bytes)) !== want.sha256)
+        throw new ChainQueryFailed(`${name} at ${a}: different code on chain ${chainId}`);
+      if (name === "Grants" || name === "RecordStatus") {
+        const linked = await new Contract(a, MEMBERSHIP_OF, this.provider).getFunction("membership").staticCall();
+        if (String(linked).toLowerCase() !== this.trust.membership.toLowerCase())
+          throw new ChainQueryFailed(`${name} at ${a} uses Membership ${String(linked)}, the manifest says ${this.trust.membership}`);
+      }
     }
     if (this.status === null)
       throw new ChainQueryFailed("the trusted manifest predates RecordStatus: a record's status cannot be known");

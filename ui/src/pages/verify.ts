@@ -167,7 +167,7 @@ export function mountVerify(root: HTMLElement): () => void {
     if (!rpc.value) return { kind: "none", why: "no chain endpoint" };
     const view = new RpcChainView(rpc.value, m.trust);
     try {
-      await view.check();
+      await view.check(m.contracts);
       const result = await verifyBundle(doc, view, m.trust, (r) => rows.push(r));
       return { kind: "valid", result };
     } catch (e) {
