@@ -227,7 +227,22 @@ def test_operator_page_shows_both_logs_and_checks_the_anchor_on_chain(
     assert browser.attr("tr[data-log='records'] td", "data-size") == "50"
     assert browser.attr("tr[data-log='records']", "data-agree") == "true"
     assert browser.attr("tr[data-log='records'] td[data-lag]", "data-lag") == "0"
+    assert "Offered by the gateway at" in browser.text("#op-manifest-source")
     browser.screenshot(screenshots / "operator.png")
+    # without a chain endpoint nothing is claimed: "not checked", never "agree"
+    browser.fill("#op-rpc", "")
+    browser.click("#operator-refresh")
+    browser.call(
+        "waitForFunction",
+        expr="() => document.querySelector(\"tr[data-log='records']\")?.dataset.agree"
+        " === 'unknown'",
+    )
+    browser.fill("#op-rpc", run.rpc)
+    browser.click("#operator-refresh")
+    browser.call(
+        "waitForFunction",
+        expr="() => document.querySelector(\"tr[data-log='records']\")?.dataset.agree === 'true'",
+    )
     browser.call("viewport", width=390, height=844)  # a phone
     try:
         browser.goto(run.url + "#verify")

@@ -2,8 +2,8 @@
 // chain itself holds (read directly: the gateway's claim is checked, not repeated).
 import { clear, h } from "../dom";
 import { t } from "../i18n";
-import { parseManifest, RpcChainView } from "../chain";
-import { fetchOffer, fmtTime, label, relabel } from "./common";
+import { fmtTime, label, relabel } from "./common";
+import { trustPanel } from "./trust";
 
 interface LogView {
   log: string;
@@ -15,17 +15,18 @@ interface LogView {
 
 export function mountOperator(root: HTMLElement): () => void {
   const out = h("div", { id: "operator-out", "aria-live": "polite" });
+  const trust = trustPanel("op");
   const refresh = label("operator_refresh", "button", { type: "button", id: "operator-refresh" });
   let data: {
     health: Record<string, unknown>;
     logs: LogView[];
-    onchain: Record<string, { size: number; root: string; block: number; timestamp: number } | null>;
+    onchain: Record<string, { size: number; root: string; block: number; timestamp: number } | null> | null;
     rpc: string | null;
     error: string | null;
   } | null = null;
 
   refresh.addEventListener("click", () => void load());
-  root.append(label("operator_h", "h2", { id: "operator-h", tabindex: "-1" }), refresh, out);
+  root.append(label("operator_h", "h2", { id: "operator-h", tabindex: "-1" }), label("op_note", "p", { class: "note" }), refresh, out, trust.el);
 
   async function load(): Promise<void> {
     try {
@@ -36,26 +37,27 @@ export function mountOperator(root: HTMLElement): () => void {
       };
       const health = (await get("v1/health")) as Record<string, unknown>;
       const logs = [(await get("v1/logs/records/checkpoint")) as LogView, (await get("v1/logs/access/checkpoint")) as LogView];
-      const onchain: Record<string, { size: number; root: string; block: number; timestamp: number } | null> = {};
-      let rpc: string | null = null;
+      let onchain: Record<string, { size: number; root: string; block: number; timestamp: number } | null> | null = null;
       let error: string | null = null;
-      try {
-        const offer = await fetchOffer();
-        rpc = offer.rpc;
-        if (rpc) {
-          const view = new RpcChainView(rpc, parseManifest(offer.manifest).trust);
+      await trust.useOffer();
+      const rpc = trust.rpc() || null;
+      if (trust.manifest() && rpc) {
+        try {
+          const view = trust.view();
           try {
-            for (const l of logs) onchain[l.log] = await view.latest(l.log_id);
+            const got: Record<string, { size: number; root: string; block: number; timestamp: number } | null> = {};
+            for (const l of logs) got[l.log] = await view.latest(l.log_id);
+            onchain = got;
           } finally {
             view.provider.destroy();
           }
+        } catch (e) {
+          error = (e as Error).message;
         }
-      } catch (e) {
-        error = (e as Error).message;
       }
       data = { health, logs, onchain, rpc, error };
     } catch (e) {
-      data = { health: {}, logs: [], onchain: {}, rpc: null, error: (e as Error).message };
+      data = { health: {}, logs: [], onchain: null, rpc: null, error: (e as Error).message };
     }
     draw();
   }
@@ -91,17 +93,21 @@ export function mountOperator(root: HTMLElement): () => void {
     );
     const body = h("tbody");
     for (const l of data.logs) {
-      const chain = data.onchain[l.log];
+      const chain = data.onchain ? data.onchain[l.log] : undefined; // undefined: not read
       const agree = chain !== undefined && (l.anchored === null ? chain === null : chain !== null && chain.size === l.anchored.size && chain.root === l.anchored.root);
+      const onchainCell =
+        chain === undefined
+          ? h("td", { "data-agree": "unknown" }, t("op_not_checked"))
+          : h("td", { class: agree ? "pass" : "fail" }, chain ? `${chain.size} @ block ${chain.block} ` : `${t("op_none")} `, agree ? `✓ ${t("op_agree")}` : `✗ ${t("op_disagree")}`);
       body.append(
         h(
           "tr",
-          { "data-log": l.log, "data-agree": String(agree) },
+          { "data-log": l.log, "data-agree": chain === undefined ? "unknown" : String(agree) },
           h("th", { scope: "row" }, l.log),
           h("td", { "data-size": String(l.size) }, t("op_entries", { n: l.size })),
           h("td", {}, l.anchored ? `${l.anchored.size} @ block ${l.anchored.block}` : t("op_none")),
-          h("td", { class: agree ? "pass" : "fail" }, chain ? `${chain.size} @ block ${chain.block} ` : `${t("op_none")} `, agree ? `✓ ${t("op_agree")}` : `✗ ${t("op_disagree")}`),
-          h("td", { "data-lag": String(l.size - (chain?.size ?? 0)) }, t("op_entries", { n: l.size - (chain?.size ?? 0) })),
+          onchainCell,
+          h("td", { "data-lag": String(l.size - (chain?.size ?? l.anchored?.size ?? 0)) }, t("op_entries", { n: l.size - (chain?.size ?? l.anchored?.size ?? 0) })),
           h("td", {}, chain ? `${t("op_seconds", { n: Math.max(0, Math.round(now - chain.timestamp)) })} (${fmtTime(chain.timestamp)})` : "—"),
         ),
       );
@@ -113,6 +119,7 @@ export function mountOperator(root: HTMLElement): () => void {
   let loaded = false;
   return () => {
     relabel(root);
+    trust.refresh();
     if (!root.hidden && !loaded) {
       loaded = true;
       void load();

@@ -11,6 +11,8 @@ export interface TrustPanel {
   rpc(): string;
   view(): RpcChainView;
   refresh(): void;
+  /** Take the gateway's offer (labelled as the gateway's) unless the user chose already. */
+  useOffer(): Promise<void>;
 }
 
 export function trustPanel(prefix: string): TrustPanel {
@@ -39,7 +41,7 @@ export function trustPanel(prefix: string): TrustPanel {
       ? t("manifest_chosen", { chain: m.trust.chainId, membership: m.trust.membership, log: m.trust.checkpointLog, status: m.trust.recordStatus ?? "—" })
       : "";
   };
-  use.addEventListener("click", async () => {
+  const useOffer = async (): Promise<void> => {
     try {
       const offer = await fetchOffer();
       area.value = JSON.stringify(offer.manifest, null, 2);
@@ -50,7 +52,8 @@ export function trustPanel(prefix: string): TrustPanel {
       return;
     }
     refresh();
-  });
+  };
+  use.addEventListener("click", () => void useOffer());
   area.addEventListener("input", () => {
     offeredBy = null;
     refresh();
@@ -76,5 +79,8 @@ export function trustPanel(prefix: string): TrustPanel {
       return new RpcChainView(rpc.value, m.trust);
     },
     refresh,
+    useOffer: async () => {
+      if (!area.value.trim()) await useOffer();
+    },
   };
 }

@@ -46,7 +46,14 @@ export function mountVerify(root: HTMLElement): () => void {
     e.preventDefault();
     drop.classList.remove("over");
     const f = (e as DragEvent).dataTransfer?.files?.[0];
-    if (f) void f.text().then((s) => (bundleArea.value = s));
+    if (f)
+      void f.arrayBuffer().then((b) => {
+        try {
+          bundleArea.value = new TextDecoder("utf-8", { fatal: true }).decode(b);
+        } catch {
+          bundleArea.value = "(not UTF-8)";
+        }
+      });
   });
   bundleFile.addEventListener("change", () => void readFile(bundleFile).then((s) => s !== null && (bundleArea.value = s)));
   manifestFile.addEventListener("change", () =>
