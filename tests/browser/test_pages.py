@@ -192,6 +192,8 @@ def test_verify_page_fails_wherever_the_cli_fails(
             assert want in expected(path, RULES), label
     assert not mismatches, mismatches[:20]
     assert set(caught) >= set(ALL_CHECKS) | {"malformed"}, caught
+    zeroed = put(single, ("log", "inclusion", 0), "00" * 32)
+    assert page_verdict(browser, json.dumps(zeroed, indent=1)) == ("invalid", "inclusion")
     browser.screenshot(screenshots / "verify-invalid.png")
 
     # texts the CLI's strict JSON reader refuses: the page refuses them too, as malformed
