@@ -21,7 +21,8 @@ contract (:class:`RecordLifecycle`): a corrected, withdrawn, repaired or erased 
 bundle still verifies, and a corrected one names its successor.
 """
 
-from gateway.verify._chain import NodeChainView, trust_root_from
+from typing import TYPE_CHECKING, Any
+
 from gateway.verify._checks import (
     BUNDLE_VERSION,
     DEFAULT_CHECKS,
@@ -53,6 +54,28 @@ from gateway.verify._checks import (
     parse_bundle,
     verify_bundle,
 )
+from gateway.verify._rpc import (
+    CachingChainView,
+    JsonRpc,
+    RpcChainView,
+    RpcClient,
+    RpcError,
+    Web3Rpc,
+)
+
+if TYPE_CHECKING:
+    from gateway.verify._chain import NodeChainView, trust_root_from
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`NodeChainView` and :func:`trust_root_from` come with web3 (through ``node``):
+    loaded on first use, so that ``creditchain verify`` starts without it."""
+    if name in ("NodeChainView", "trust_root_from"):
+        from gateway.verify import _chain
+
+        return getattr(_chain, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -62,6 +85,7 @@ __all__ = [
     "Anchor",
     "Bundle",
     "BundleMalformed",
+    "CachingChainView",
     "ChainQueryFailed",
     "ChainRef",
     "ChainView",
@@ -69,12 +93,16 @@ __all__ = [
     "CheckpointOnChainCheck",
     "DepartmentSignatureCheck",
     "InclusionCheck",
+    "JsonRpc",
     "LeafHashCheck",
     "LogProof",
     "NodeChainView",
     "ReceiptSignatureCheck",
     "RecordCommitmentCheck",
     "RecordLifecycle",
+    "RpcChainView",
+    "RpcClient",
+    "RpcError",
     "StatusCheck",
     "TrustRoot",
     "TrustRootCheck",
@@ -82,6 +110,7 @@ __all__ = [
     "VerificationResult",
     "VerifyContext",
     "VerifyError",
+    "Web3Rpc",
     "make_bundle",
     "parse_bundle",
     "trust_root_from",
