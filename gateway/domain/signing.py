@@ -226,6 +226,7 @@ def checksum_address(address: bytes) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def to_checksum_address(value: str) -> str:
     """The EIP-55 form of ``0x`` + 40 hex digits (any case)."""
     if _HEX_ADDRESS.fullmatch(value) is None:

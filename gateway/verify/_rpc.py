@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -88,6 +89,10 @@ class JsonRpc:
         if conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = cls(self._host, self._port, timeout=self._timeout)
+            conn.connect()
+            # headers and body go out as two writes: without this, Nagle's algorithm holds
+            # the body until the node's delayed ACK of the headers (ms per request)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._local.conn = conn
         return conn
 
