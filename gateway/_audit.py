@@ -283,7 +283,7 @@ def _index_findings(
     for i, e in enumerate(entries, start):
         try:
             want += page_entry_rows(i, e)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):  # not an access entry's shape
             unreadable.append(AuditFinding("index", f"{where}[{i}]", "unreadable entry"))
     if not unreadable and index_document(want) == served:  # the usual case: byte-equal
         return []

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway._access_index import entry_rows, parse_entry
-from gateway._audit import extend_tree, leaf_hashes, page_entry_rows
+from gateway._audit import _index_findings, extend_tree, leaf_hashes, page_entry_rows
 from gateway.domain.canonical import canonicalize
 from gateway.domain.merkle import MemoryTree, leaf_hash
 
@@ -150,3 +150,11 @@ def test_a_mangled_entry_reads_by_the_fast_path_as_the_json_says(
     except (KeyError, TypeError, ValueError, AttributeError):
         got = None
     assert got == want, mangled
+
+
+def test_an_entry_of_another_shape_is_an_unreadable_finding_not_a_crash() -> None:
+    """A decision that is not an object (a hostile gateway can log anything before it is
+    anchored): the auditor names the entry instead of dying on it."""
+    raw = canonicalize({**_entry([]), "decisions": ["not an object"]})
+    findings = _index_findings("access log", 5, [raw], b'{"rows":[]}')
+    assert [str(f) for f in findings] == ["index: access log[5]: unreadable entry"]
