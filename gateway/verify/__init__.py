@@ -19,6 +19,12 @@ no verdict. All of them derive from :class:`VerifyError`.
 The result reports the record's lifecycle status from the trusted manifest's RecordStatus
 contract (:class:`RecordLifecycle`): a corrected, withdrawn, repaired or erased record's
 bundle still verifies, and a corrected one names its successor.
+
+Without web3 (what ``creditchain verify`` and ``POST /v1/verify`` use): :class:`RpcChainView`
+asks the same questions over raw JSON-RPC (:class:`JsonRpc`; :class:`Web3Rpc` for a chain
+with no URL), :class:`CachingChainView` keeps its immutable answers, and
+``gateway.verify._manifest.Manifest`` loads the trusted manifest and checks the chain against
+it. :class:`NodeChainView` and :func:`trust_root_from` load web3 on first use.
 """
 
 from typing import TYPE_CHECKING, Any
