@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -264,3 +265,21 @@ def test_the_verify_command_starts_without_the_heavy_libraries() -> None:
         env={**os.environ, "PYTHONPATH": str(_ROOT)},
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_data_dirs_running_node_is_found_as_open_chain_finds_it(tmp_path: Path) -> None:
+    from gateway.verify._manifest import local_rpc_url
+    from node import ChainUnavailable
+
+    chain_dir = tmp_path / "chain"
+    with pytest.raises(ChainUnavailable, match="no chain is running"):
+        local_rpc_url(tmp_path)  # no node.json
+    chain_dir.mkdir()
+    node_file = chain_dir / "node.json"
+    node_file.write_text(json.dumps({"pid": os.getpid(), "url": "http://127.0.0.1:1"}))
+    assert local_rpc_url(tmp_path) == "http://127.0.0.1:1"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    node_file.write_text(json.dumps({"pid": dead.pid, "url": "http://127.0.0.1:1"}))
+    with pytest.raises(ChainUnavailable, match="no chain is running"):
+        local_rpc_url(tmp_path)
