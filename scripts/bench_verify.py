@@ -23,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -133,6 +134,7 @@ class Gateway:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def post_phase(gw: Gateway, clients: int, requests: int) -> dict[str, Any]:
