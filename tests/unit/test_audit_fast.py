@@ -11,8 +11,14 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway._access_index import entry_rows, parse_entry
-from gateway._audit import _index_findings, extend_tree, leaf_hashes, page_entry_rows
+from gateway._access_index import entry_rows, index_document, parse_entry
+from gateway._audit import (
+    _index_findings,
+    expected_index_document,
+    extend_tree,
+    leaf_hashes,
+    page_entry_rows,
+)
 from gateway.domain.canonical import canonicalize
 from gateway.domain.merkle import MemoryTree, leaf_hash
 
@@ -158,3 +164,38 @@ def test_an_entry_of_another_shape_is_an_unreadable_finding_not_a_crash() -> Non
     raw = canonicalize({**_entry([]), "decisions": ["not an object"]})
     findings = _index_findings("access log", 5, [raw], b'{"rows":[]}')
     assert [str(f) for f in findings] == ["index: access log[5]: unreadable entry"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=8), st.integers(0, 10**6), st.data())
+def test_the_expected_index_written_from_bytes_is_the_json_encoders(
+    shapes: list[int], start: int, data: st.DataObject
+) -> None:
+    """Pages of the gateway's own entries (any mix of decisions, and none): the index
+    document written from the matched bytes is byte for byte the encoder's over the rows;
+    a page with one entry of another shape gets None (the rows are then built one by one)."""
+    grant = "0x" + _hex(32)
+    pool = [
+        [_decision(True, "statutory", grant)],
+        [_decision(True, "consent", grant), _decision(False, None, None)],
+        [],
+        [_decision(False, "consent", None)],
+    ]
+    entries = []
+    for k in shapes:
+        over: dict[str, object] = {"decided_at": data.draw(st.integers(0, 2**53 - 1))}
+        if not pool[k]:
+            over |= data.draw(
+                st.sampled_from(
+                    [
+                        {"decision": "allow", "grant": None},
+                        {"decision": "deny", "reason": "no-grant", "record": _hex(32)},
+                    ]
+                )
+            )
+        entries.append(canonicalize(_entry(pool[k], **over)))
+    rows = [r for i, e in enumerate(entries, start) for r in entry_rows(i, json.loads(e))]
+    assert expected_index_document(start, entries) == index_document(rows)
+    odd = canonicalize({**_entry([]), "purpose": "odd purpose"})
+    at = data.draw(st.integers(0, len(entries)))
+    assert expected_index_document(start, [*entries[:at], odd, *entries[at:]]) is None
