@@ -283,3 +283,64 @@ def test_the_data_dirs_running_node_is_found_as_open_chain_finds_it(tmp_path: Pa
     node_file.write_text(json.dumps({"pid": dead.pid, "url": "http://127.0.0.1:1"}))
     with pytest.raises(ChainUnavailable, match="no chain is running"):
         local_rpc_url(tmp_path)
+
+
+def _cli(args: list[str], *, through_typer: bool, cwd: Path) -> tuple[int, str, str]:
+    """``creditchain verify …`` as installed (the plain-argument fast path), or the same
+    arguments through the full typer app."""
+    head = (
+        [sys.executable, "-c", "from gateway.cli import app; app(prog_name='creditchain')"]
+        if through_typer
+        else [sys.executable, "-c", "from gateway.cli import main; main()"]
+    )
+    env = {**os.environ, "PYTHONPATH": str(_ROOT), "CREDITCHAIN_DATA_DIR": str(cwd / "none")}
+    done = subprocess.run(
+        [*head, "verify", *args], capture_output=True, text=True, cwd=cwd, env=env, check=False
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_the_verify_fast_path_answers_as_typer_does(tmp_path: Path) -> None:
+    """Without typer's parameter machinery for a plain ``verify`` the answers stay the same:
+    a malformed bundle, a file that is not JSON, a missing file, a manifest or chain that is
+    not there — each with and without ``--json``; help and a typo still go through typer."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"v": 1}')
+    text = tmp_path / "text.json"
+    text.write_text("not json")
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps({"v": 1, "leaf": {}}))
+    cases = [
+        [str(bad)],
+        [str(text), "--json"],
+        [str(tmp_path / "missing.json")],
+        [str(bad), "--manifest", str(tmp_path / "no-manifest.json"), "--json"],
+        [str(bundle), "--rpc", "http://127.0.0.1:1", f"--data-dir={tmp_path}"],
+    ]
+    for args in cases:
+        fast = _cli(args, through_typer=False, cwd=tmp_path)
+        slow = _cli(args, through_typer=True, cwd=tmp_path)
+        assert fast == slow, args
+        assert fast[0] in (1, 2), fast
+    probe = (
+        "import sys; from gateway.cli import main; "
+        f"sys.argv = ['creditchain', 'verify', {str(bad)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('pydantic' in sys.modules, 'typer._adapters' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(_ROOT)},
+        check=False,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "False False", done.stdout + done.stderr
+    code, out, _ = _cli(["--help"], through_typer=False, cwd=tmp_path)
+    assert code == 0
+    assert "Usage: " in out
+    assert "verify" in out
+    code, _, err = _cli([str(bad), "--no-such-option"], through_typer=False, cwd=tmp_path)
+    assert code == 2
+    assert "No such option" in err
