@@ -344,3 +344,29 @@ def test_the_verify_fast_path_answers_as_typer_does(tmp_path: Path) -> None:
     code, _, err = _cli([str(bad), "--no-such-option"], through_typer=False, cwd=tmp_path)
     assert code == 2
     assert "No such option" in err
+
+
+def test_eip55_without_eth_utils_is_eth_utils() -> None:
+    from eth_utils.address import is_checksum_address
+    from eth_utils.address import to_checksum_address as reference
+
+    from gateway.domain.signing import _is_address, to_checksum_address
+
+    for _ in range(300):
+        plain = "0x" + os.urandom(20).hex()
+        assert to_checksum_address(plain) == reference(plain)
+        assert to_checksum_address(plain.upper().replace("0X", "0x")) == reference(plain)
+        good = reference(plain)
+        assert _is_address(good)
+        assert _is_address(plain)
+        flipped = good[:2] + good[2:].swapcase()
+        assert _is_address(flipped) == (
+            is_checksum_address(flipped)
+            or flipped[2:]
+            in (
+                flipped[2:].lower(),
+                flipped[2:].upper(),
+            )
+        )
+    for bad in ("0x" + "g" * 40, "0x" + "a" * 39, "a" * 42, "0X" + "a" * 40, 7):
+        assert not _is_address(bad)
