@@ -19,6 +19,9 @@ end)`` builds one with the auditor's key.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,16 +33,21 @@ from gateway._access_index import (
     IndexRow,
     compare_index,
     describe,
-    fast_entry_rows,
+    entry_rows,
     index_document,
+    parse_entry,
 )
 from gateway.domain.canonical import parse_json
 from gateway.domain.errors import CanonicalizationError
-from gateway.domain.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
+from gateway.domain.merkle import MemoryTree, verify_consistency, verify_inclusion
 from node import Checkpoint, CheckpointLogClient
 
-PAGE = 10_000
-"""Entries per request; the gateway serves at most gateway.store.MAX_ENTRIES_PER_READ."""
+PAGE = 8_192
+"""Entries per request (a power of two: each page's leaves fold into whole subtrees); the
+gateway serves at most gateway.store.MAX_ENTRIES_PER_READ."""
+
+AHEAD = 3
+"""Pages asked for before the oldest is hashed (a gateway of two workers keeps both busy)."""
 
 LogSigner = Callable[[str, int, int], dict[str, Any]]
 """``(action, start, end) -> body`` of a signed ``LogRequest`` (gateway.client)."""
@@ -128,53 +136,64 @@ def verify_log(
     def fetch_index(start: int, end: int) -> httpx.Response:
         return http.post(f"{base_url}/v1/logs/access/index", json=sign("index/access", start, end))
 
-    # One page in flight while the previous one is hashed (the gateway encodes, we hash); its
-    # entries and its index asked for at once (a gateway of several workers serves both).
+    # ``AHEAD`` pages in flight while the oldest is hashed (the gateway's workers encode, we
+    # hash); a page's entries and its index asked for at once. Pages are checked in order and
+    # the first one that cannot be served ends the check, as if they came one by one.
     pages = [(a, min(a + page, served_size)) for a in range(0, served_size, page)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    inflight: deque[tuple[int, int, Future[httpx.Response], Future[httpx.Response] | None]]
+    inflight = deque()
+    with ThreadPoolExecutor(max_workers=AHEAD * (2 if with_index else 1)) as pool:
+        queued = iter(pages)
 
-        def ask(
-            start: int, end: int
-        ) -> tuple[Future[httpx.Response], Future[httpx.Response] | None]:
-            index = pool.submit(fetch_index, start, end) if with_index else None
-            return pool.submit(fetch, start, end), index
+        def ask() -> None:
+            for start, end in queued:
+                ri = pool.submit(fetch_index, start, end) if with_index else None
+                inflight.append((start, end, pool.submit(fetch, start, end), ri))
+                return
 
-        pending = ask(*pages[0]) if pages else None
-        for k, (start, end) in enumerate(pages):
-            assert pending is not None
-            r, ri = pending[0].result(), (None if pending[1] is None else pending[1].result())
-            pending = ask(*pages[k + 1]) if k + 1 < len(pages) else None
-            for what, resp in (("entries", r), ("index", ri)):
-                if resp is not None and resp.status_code != 200:
-                    detail = (
-                        response_json(resp).get("detail", resp.text)
-                        if resp.headers.get("content-type", "").endswith("json")
-                        else resp.text
-                    )
+        for _ in range(AHEAD):
+            ask()
+        try:
+            while inflight:
+                start, end, fr, fi = inflight.popleft()
+                r, ri = fr.result(), (None if fi is None else fi.result())
+                ask()
+                for what, resp in (("entries", r), ("index", ri)):
+                    if resp is not None and resp.status_code != 200:
+                        detail = (
+                            response_json(resp).get("detail", resp.text)
+                            if resp.headers.get("content-type", "").endswith("json")
+                            else resp.text
+                        )
+                        report.findings.append(
+                            AuditFinding(
+                                "unavailable",
+                                f"{where}[{start}:{end}]",
+                                f"the gateway could not serve these {what} "
+                                f"(HTTP {resp.status_code}): {detail}",
+                            )
+                        )
+                        return report
+                entries = _lines(r)
+                if len(entries) != end - start:
                     report.findings.append(
                         AuditFinding(
                             "unavailable",
                             f"{where}[{start}:{end}]",
-                            f"the gateway could not serve these {what} "
-                            f"(HTTP {resp.status_code}): {detail}",
+                            f"asked for {end - start} entries, got {len(entries)}",
                         )
                     )
                     return report
-            entries = _lines(r)
-            if len(entries) != end - start:
-                report.findings.append(
-                    AuditFinding(
-                        "unavailable",
-                        f"{where}[{start}:{end}]",
-                        f"asked for {end - start} entries, got {len(entries)}",
-                    )
-                )
-                return report
-            tree.extend(leaf_hash(e) for e in entries)
-            if ri is not None:
-                report.findings += _index_findings(where, start, entries, ri.content)
-            if progress is not None:
-                progress(len(entries))
+                extend_tree(tree, leaf_hashes(entries))
+                if ri is not None:
+                    report.findings += _index_findings(where, start, entries, ri.content)
+                if progress is not None:
+                    progress(len(entries))
+        finally:
+            for *_, fr, fi in inflight:
+                fr.cancel()
+                if fi is not None:
+                    fi.cancel()
     report.entries = tree.size
 
     # every anchored checkpoint must be a prefix of the served log
@@ -209,6 +228,39 @@ def verify_log(
     return report
 
 
+def leaf_hashes(entries: list[bytes]) -> list[bytes]:
+    """RFC 9162 leaf hashes SHA-256(0x00 || entry) of a page, in one comprehension."""
+    sha = hashlib.sha256
+    return [sha(b"\x00" + e).digest() for e in entries]
+
+
+def extend_tree(tree: MemoryTree, leaves: list[bytes]) -> None:
+    """Append ``leaves`` (leaf hashes) to ``tree`` level by level: every interior node the new
+    leaves complete is hashed in one comprehension per level — the same ``tree.levels`` as
+    appending them one by one, without a Python loop step per node."""
+    sha = hashlib.sha256
+    levels = tree.levels
+    levels[0].extend(leaves)
+    level = 0
+    while True:
+        below = levels[level]
+        if level + 1 == len(levels):
+            if len(below) < 2:
+                return
+            levels.append([])
+        above = levels[level + 1]
+        first = 2 * len(above)
+        if len(below) - first < 2:
+            return
+        above.extend(
+            [
+                sha(b"\x01" + below[i] + below[i + 1]).digest()
+                for i in range(first, len(below) - 1, 2)
+            ]
+        )
+        level += 1
+
+
 def response_json(r: httpx.Response) -> Any:
     """A gateway answer's JSON, parsed strictly and depth-bounded (the gateway is what the
     auditor checks, so its answers are untrusted input); an answer that is not such JSON is
@@ -226,12 +278,14 @@ def _index_findings(
     """The gateway's index for a page (``{"rows": [...]}``) against the decisions its entries
     say: the same rows in the same order in the usual case; otherwise every difference, both
     ways."""
+    if expected_index_document(start, entries) == served:  # the usual case: byte-equal
+        return []
     want: list[IndexRow] = []
     unreadable: list[AuditFinding] = []
     for i, e in enumerate(entries, start):
         try:
-            want += fast_entry_rows(i, e)
-        except (KeyError, TypeError, ValueError):
+            want += page_entry_rows(i, e)
+        except (KeyError, TypeError, ValueError, AttributeError):  # not an access entry's shape
             unreadable.append(AuditFinding("index", f"{where}[{i}]", "unreadable entry"))
     if not unreadable and index_document(want) == served:  # the usual case: byte-equal
         return []
@@ -244,6 +298,137 @@ def _index_findings(
         AuditFinding("index", f"{where}[{row[0]}]", describe(kind, row))
         for kind, row in compare_index(want, got)
     ]
+
+
+_N = rb"(?:0|[1-9][0-9]{0,18})"
+_H64 = rb"[0-9a-f]{64}"
+_WORDS = rb'\[(?:"[a-z0-9_]+"(?:,"[a-z0-9_]+")*)?\]'
+_DECISION = (
+    rb'\{"allowed":(true|false),"basis":(?:null|"([a-z_]+)"),"fields":' + _WORDS + rb","
+    rb'"grant":(?:null|"(0x' + _H64 + rb')"),"reason":"([a-z_-]+)","record":"(' + _H64 + rb')"\}'
+)
+_DECISION_RE = re.compile(_DECISION)
+_NO_GROUPS = re.compile(rb"\((?!\?)")
+_ENTRY_RE = re.compile(
+    rb'\{"block":' + _N + rb',"categories":' + _WORDS + rb","
+    rb'"clock":\{"block":' + _N + rb',"gateway":' + _N + rb"\},"
+    rb'"decided_at":(' + _N + rb'),"decision":"(allow|deny)",'
+    rb'"decisions":\[((?:'
+    + _NO_GROUPS.sub(b"(?:", _DECISION)
+    + rb"(?:,"
+    + _NO_GROUPS.sub(b"(?:", _DECISION)
+    + rb")*)?)\],"
+    rb'"grant":(?:null|"(0x' + _H64 + rb')"),"kind":"access","policy":' + _N + rb","
+    rb'"purpose":"([a-z0-9_]+)","reason":"([a-z_-]+)","record":(?:null|"(' + _H64 + rb')"),'
+    rb'"requester":"(0x[0-9a-fA-F]{64})",'
+    rb'"sig":\{"nonce":"0x' + _H64 + rb'","scheme":"[a-z0-9-]+","signed_at":' + _N + rb","
+    rb'"type":"[A-Za-z]+","value":"0x[0-9a-f]{130}"\},'
+    rb'"subject_digest":(?:null|"' + _H64 + rb'"),"subject_salt":"[0-9a-f]{32}",'
+    rb'"subject_tag":"(' + _H64 + rb')","v":2\}'
+)
+
+
+def _text(b: bytes | None) -> str | None:
+    return None if b is None else b.decode()
+
+
+def page_entry_rows(index: int, raw: bytes) -> list[IndexRow]:
+    """:func:`gateway._access_index.entry_rows` of a stored entry: one regular-expression
+    match when the entry has the exact shape the gateway writes for a v2 access entry (a
+    strict grammar: every value of a known form, so the match is the JSON's only reading),
+    else the entry parsed whole (None or a shape error when it is no access entry)."""
+    m = _ENTRY_RE.fullmatch(raw)
+    if m is None:
+        doc = parse_entry(raw)
+        return [] if doc is None else entry_rows(index, doc)
+    at_, decision, decisions, grant_, purpose_, reason_, record_, requester_, tag_ = m.groups()
+    at, purpose = int(at_), purpose_.decode()
+    requester, tag = requester_.decode().lower(), tag_.decode()
+    if not decisions:  # no record decided: the request's own row
+        allow = decision == b"allow"
+        reason = "no-records" if allow else reason_.decode()
+        return [
+            (
+                index,
+                requester,
+                tag,
+                _text(record_),
+                purpose,
+                decision.decode(),
+                reason,
+                None,
+                _text(grant_),
+                at,
+            )
+        ]
+    return [
+        (
+            index,
+            requester,
+            tag,
+            record.decode(),
+            purpose,
+            "allow" if allowed == b"true" else "deny",
+            reason.decode(),
+            _text(basis),
+            _text(grant),
+            at,
+        )
+        for allowed, basis, grant, reason, record in (
+            d.groups() for d in _DECISION_RE.finditer(decisions)
+        )
+    ]
+
+
+def _json_text(value: bytes | None) -> bytes:
+    return b"null" if value is None else b'"' + value + b'"'
+
+
+def expected_index_document(start: int, entries: list[bytes]) -> bytes | None:
+    """:func:`gateway._access_index.index_document` of the rows the page's entries say,
+    written straight from the matched bytes (no row tuples, no JSON encoder) when every entry
+    has the gateway's exact shape (:data:`_ENTRY_RE`: its strings need no escaping); None
+    otherwise (then the rows are built one by one)."""
+    rows: list[bytes] = []
+    match, decisions_of = _ENTRY_RE.fullmatch, _DECISION_RE.finditer
+    for i, raw in enumerate(entries, start):
+        m = match(raw)
+        if m is None:
+            return None
+        at, decision, decisions, grant, purpose, reason, record, requester, tag = m.groups()
+        head = b'[%d,"%s","%s",' % (i, requester.lower(), tag)
+        tail = b",%d]" % int(at)
+        if not decisions:  # no record decided: the request's own row
+            allow = decision == b"allow"
+            rows.append(
+                head
+                + b'%s,"%s","%s","%s",null,%s'
+                % (
+                    _json_text(record),
+                    purpose,
+                    decision,
+                    b"no-records" if allow else reason,
+                    _json_text(grant),
+                )
+                + tail
+            )
+            continue
+        for d in decisions_of(decisions):
+            allowed, basis, d_grant, d_reason, d_record = d.groups()
+            rows.append(
+                head
+                + b'"%s","%s","%s","%s",%s,%s'
+                % (
+                    d_record,
+                    purpose,
+                    b"allow" if allowed == b"true" else b"deny",
+                    d_reason,
+                    _json_text(basis),
+                    _json_text(d_grant),
+                )
+                + tail
+            )
+    return b'{"rows":[' + b",".join(rows) + b"]}"
 
 
 def _lines(r: httpx.Response) -> list[bytes]:

@@ -9,8 +9,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
-
 from node.errors import ManifestError
 
 CONTRACTS = ("Membership", "CheckpointLog", "Grants", "RecordStatus")
@@ -58,6 +56,8 @@ def load_artifact(name: str) -> Artifact:
 @cache
 def error_table() -> dict[bytes, tuple[str, list[str]]]:
     """4-byte selector -> (error name, ABI input types), over every contract's errors."""
+    from eth_utils.crypto import keccak  # here: loading an artifact needs no eth-utils
+
     table: dict[bytes, tuple[str, list[str]]] = {}
     for name in CONTRACTS:
         for item in load_artifact(name).abi:

@@ -37,6 +37,7 @@ from gateway.api._schemas import (
     TRANSITION_SCHEMA,
 )
 from gateway.ui import install as install_ui
+from gateway.verify._endpoint import BundleVerifier
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")  # ASCII only: re's [0-9], not \d
 
@@ -245,6 +246,8 @@ def create_app(
         except g.NotAnchoredYet as exc:
             return JSONResponse({"status": "pending", **exc.extra}, status_code=202)
 
+    verifier = BundleVerifier(gateway)
+
     @app.post(
         "/v1/verify",
         tags=["verify"],
@@ -260,7 +263,9 @@ def create_app(
         },
     )
     async def verify(request: Request) -> JSONResponse:
-        return JSONResponse(await run_in_threadpool(gateway.verify, await request.body()))
+        # raw JSON-RPC and a cache of immutable chain answers (gateway/verify/_endpoint.py)
+        answer = await run_in_threadpool(verifier.verify, await request.body())
+        return JSONResponse(answer)
 
     if reader is not None:
         _read_routes(app, reader)

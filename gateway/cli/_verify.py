@@ -35,14 +35,15 @@ from gateway.domain.errors import CanonicalizationError
 from gateway.verify import (
     BundleMalformed,
     ChainQueryFailed,
-    NodeChainView,
+    JsonRpc,
+    RpcClient,
     VerificationError,
     VerificationResult,
     parse_bundle,
-    trust_root_from,
     verify_bundle,
 )
-from node import ChainPaths, Deployment, NodeError, open_chain
+from gateway.verify._manifest import Manifest, local_rpc_url
+from node.errors import NodeError
 
 __all__ = ["verify"]
 
@@ -79,14 +80,17 @@ def verify(
     except VerificationError as exc:
         _invalid(exc, as_json)
 
+    # The chain is asked over raw JSON-RPC (gateway/verify/_rpc.py): no web3 to import.
     try:
-        deployment = Deployment.load(manifest or ChainPaths(data).manifest)
-        chain = open_chain(data, rpc)
+        trusted = Manifest.load(manifest or data / "chain" / "deployment.json")
+        chain = open_rpc(data, rpc)
     except NodeError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ValueError as exc:  # not an HTTP(S) URL
         fail(str(exc), EXIT_USAGE)
     try:
         try:
-            deployment.check(chain)
+            trusted.check(chain)
         except NodeError as exc:
             fail(str(exc), EXIT_USAGE)
         except Exception as exc:
@@ -94,9 +98,7 @@ def verify(
                 raise
             fail(f"cannot check the chain against the manifest: {exc}", EXIT_USAGE)
         try:
-            result = verify_bundle(
-                obj, NodeChainView(chain, deployment), trusted=trust_root_from(deployment)
-            )
+            result = verify_bundle(obj, trusted.chain_view(chain), trusted=trusted.trust_root())
         except VerificationError as exc:
             _invalid(exc, as_json)
         except ChainQueryFailed as exc:
@@ -104,6 +106,11 @@ def verify(
     finally:
         chain.close()
     _valid(result, as_json)
+
+
+def open_rpc(data_dir: Path, rpc: str | None) -> RpcClient:
+    """The chain's JSON-RPC: ``rpc`` if given, else the data dir's running node."""
+    return JsonRpc(rpc or local_rpc_url(data_dir))
 
 
 def _read_bundle(path: Path) -> bytes:

@@ -43,7 +43,7 @@ from gateway.domain.signing import (
     SigningDomain,
     TypedSigner,
     check_signature_encoding,
-    recover_typed,
+    fast_recover_typed,
 )
 
 __all__ = [
@@ -572,7 +572,7 @@ def department_signer(
         if not verify_batch_path(commitment, b.index, b.count, b.path, b.root):
             raise BadSignature("the batch path does not lead from the commitment to the root")
     message = department_message(sig, org=org, category=category, commitment=commitment)
-    return recover_typed(domain, sig.type, message, sig.value)
+    return fast_recover_typed(domain, sig.type, message, sig.value)
 
 
 def _parse_department_signature(value: object, pointer: str) -> DepartmentSignature:
@@ -876,7 +876,7 @@ def receipt_signer(receipt: Receipt, domain: SigningDomain) -> str:
     Raises:
         BadSignature: the signature is malformed.
     """
-    return recover_typed(domain, "Receipt", receipt.message(), receipt.signature)
+    return fast_recover_typed(domain, "Receipt", receipt.message(), receipt.signature)
 
 
 # ---------------------------------------------------------------------------------------
@@ -936,7 +936,7 @@ class Submission:
         Raises:
             BadSignature: the signature is malformed.
         """
-        return recover_typed(domain, self.type, self.message(), self.signature)
+        return fast_recover_typed(domain, self.type, self.message(), self.signature)
 
     def leaf_signatures(self) -> list[DepartmentSignature]:
         """The ``sig`` of each record's leaf entry, in record order."""

@@ -36,18 +36,19 @@ measured on 2 cores), for hot paths such as one receipt signature per accepted r
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import coincurve
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
-from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
-from eth_utils.crypto import keccak
+from Crypto.Hash import keccak as _pycryptodome_keccak
 
 from gateway.domain.errors import BadSignature
+
+if TYPE_CHECKING:  # eth-account is imported where it is used: `creditchain verify` needs none
+    from eth_account.messages import SignableMessage
+    from eth_account.signers.local import LocalAccount
 
 __all__ = [
     "DOMAIN_NAME",
@@ -163,7 +164,7 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
 }
 """The primary types of formats.md §3, as ``(member name, Solidity type)`` in order."""
 
-SigningKey: TypeAlias = bytes | str | LocalAccount
+SigningKey: TypeAlias = "bytes | str | LocalAccount"
 """A secp256k1 private key (32 bytes or hex) or an ``eth_account`` local account."""
 
 TypedSigner: TypeAlias = Callable[[str, Mapping[str, object]], bytes]
@@ -204,11 +205,33 @@ class SigningDomain:
         }
 
 
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
 def _is_address(value: object) -> bool:
-    if not isinstance(value, str) or not is_hex_address(value) or not value.startswith("0x"):
+    if not isinstance(value, str) or _HEX_ADDRESS.fullmatch(value) is None:
         return False
     digits = value[2:]
-    return digits == digits.lower() or digits == digits.upper() or is_checksum_address(value)
+    return (
+        digits == digits.lower() or digits == digits.upper() or to_checksum_address(value) == value
+    )
+
+
+def checksum_address(address: bytes) -> str:
+    """The EIP-55 form of a 20-byte address."""
+    digits = address.hex()
+    nibbles = _keccak(digits.encode("ascii")).hex()
+    return "0x" + "".join(
+        c.upper() if int(n, 16) >= 8 else c for c, n in zip(digits, nibbles[:40], strict=True)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def to_checksum_address(value: str) -> str:
+    """The EIP-55 form of ``0x`` + 40 hex digits (any case)."""
+    if _HEX_ADDRESS.fullmatch(value) is None:
+        raise ValueError(f"not an address: {value!r}")
+    return checksum_address(bytes.fromhex(value[2:]))
 
 
 def signing_domain(chain_id: int, membership: str) -> SigningDomain:
@@ -260,6 +283,8 @@ def _message(type_name: str, message: Mapping[str, object]) -> dict[str, object]
 def _signable(
     domain: SigningDomain, type_name: str, message: Mapping[str, object]
 ) -> SignableMessage:
+    from eth_account.messages import encode_typed_data
+
     checked = _message(type_name, message)
     types = {type_name: [{"name": n, "type": t} for n, t in TYPES[type_name]]}
     return encode_typed_data(domain.as_eip712(), types, checked)
@@ -273,7 +298,7 @@ def typed_data_digest(
     This is what is actually signed; exposed for test vectors and other implementations.
     """
     signable = _signable(domain, type_name, message)
-    return keccak(b"\x19" + bytes(signable.version) + signable.header + signable.body)
+    return _keccak(b"\x19" + bytes(signable.version) + signable.header + signable.body)
 
 
 def sign_typed(
@@ -284,6 +309,9 @@ def sign_typed(
     Raises:
         ValueError: unknown type, or a message not matching its type exactly.
     """
+    from eth_account import Account
+    from eth_account.signers.local import LocalAccount
+
     signable = _signable(domain, type_name, message)
     if isinstance(key, LocalAccount):
         signed = key.sign_message(signable)
@@ -296,6 +324,9 @@ def sign_typed(
 
 def typed_signer(key: SigningKey, domain: SigningDomain) -> TypedSigner:
     """A :data:`TypedSigner` holding ``key`` and ``domain`` (the key is loaded once)."""
+    from eth_account import Account
+    from eth_account.signers.local import LocalAccount
+
     account: LocalAccount = key if isinstance(key, LocalAccount) else Account.from_key(key)
 
     def sign(type_name: str, message: Mapping[str, object]) -> bytes:
@@ -339,6 +370,8 @@ def recover_typed(
             recovers to no public key.
         ValueError: unknown type, or a message not matching its type exactly.
     """
+    from eth_account import Account
+
     signable = _signable(domain, type_name, message)
     check_signature_encoding(signature)
     try:
@@ -357,7 +390,7 @@ _EIP712_DOMAIN_TYPE: Final = (
 
 
 def _keccak(data: bytes) -> bytes:
-    return bytes(keccak(data))
+    return _pycryptodome_keccak.new(digest_bits=256, data=data).digest()
 
 
 def _keccak_backend() -> Callable[[bytes], bytes]:
@@ -441,6 +474,9 @@ def fast_typed_data_digest(
 
 
 def _private_key_bytes(key: SigningKey) -> bytes:
+    from eth_account import Account
+    from eth_account.signers.local import LocalAccount
+
     account = key if isinstance(key, LocalAccount) else Account.from_key(key)  # as typed_signer
     return bytes(account.key)
 
@@ -467,7 +503,7 @@ def fast_typed_signer(key: SigningKey, domain: SigningDomain) -> TypedSigner:
 
 @functools.lru_cache(maxsize=4096)
 def _address_of(public_key: bytes) -> str:
-    return str(to_checksum_address(_keccak_fast(public_key[1:])[12:]))
+    return checksum_address(_keccak_fast(public_key[1:])[12:])
 
 
 def fast_recover_typed(

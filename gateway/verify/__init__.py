@@ -19,9 +19,16 @@ no verdict. All of them derive from :class:`VerifyError`.
 The result reports the record's lifecycle status from the trusted manifest's RecordStatus
 contract (:class:`RecordLifecycle`): a corrected, withdrawn, repaired or erased record's
 bundle still verifies, and a corrected one names its successor.
+
+Without web3 (what ``creditchain verify`` and ``POST /v1/verify`` use): :class:`RpcChainView`
+asks the same questions over raw JSON-RPC (:class:`JsonRpc`; :class:`Web3Rpc` for a chain
+with no URL), :class:`CachingChainView` keeps its immutable answers, and
+``gateway.verify._manifest.Manifest`` loads the trusted manifest and checks the chain against
+it. :class:`NodeChainView` and :func:`trust_root_from` load web3 on first use.
 """
 
-from gateway.verify._chain import NodeChainView, trust_root_from
+from typing import TYPE_CHECKING, Any
+
 from gateway.verify._checks import (
     BUNDLE_VERSION,
     DEFAULT_CHECKS,
@@ -53,6 +60,28 @@ from gateway.verify._checks import (
     parse_bundle,
     verify_bundle,
 )
+from gateway.verify._rpc import (
+    CachingChainView,
+    JsonRpc,
+    RpcChainView,
+    RpcClient,
+    RpcError,
+    Web3Rpc,
+)
+
+if TYPE_CHECKING:
+    from gateway.verify._chain import NodeChainView, trust_root_from
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`NodeChainView` and :func:`trust_root_from` come with web3 (through ``node``):
+    loaded on first use, so that ``creditchain verify`` starts without it."""
+    if name in ("NodeChainView", "trust_root_from"):
+        from gateway.verify import _chain
+
+        return getattr(_chain, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -62,6 +91,7 @@ __all__ = [
     "Anchor",
     "Bundle",
     "BundleMalformed",
+    "CachingChainView",
     "ChainQueryFailed",
     "ChainRef",
     "ChainView",
@@ -69,12 +99,16 @@ __all__ = [
     "CheckpointOnChainCheck",
     "DepartmentSignatureCheck",
     "InclusionCheck",
+    "JsonRpc",
     "LeafHashCheck",
     "LogProof",
     "NodeChainView",
     "ReceiptSignatureCheck",
     "RecordCommitmentCheck",
     "RecordLifecycle",
+    "RpcChainView",
+    "RpcClient",
+    "RpcError",
     "StatusCheck",
     "TrustRoot",
     "TrustRootCheck",
@@ -82,6 +116,7 @@ __all__ = [
     "VerificationResult",
     "VerifyContext",
     "VerifyError",
+    "Web3Rpc",
     "make_bundle",
     "parse_bundle",
     "trust_root_from",

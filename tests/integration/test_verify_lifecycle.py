@@ -30,6 +30,7 @@ from gateway.verify import (
     NodeChainView,
     VerificationError,
     VerificationResult,
+    Web3Rpc,
     trust_root_from,
     verify_bundle,
 )
@@ -172,7 +173,7 @@ def _in_process_cli(
     gets the chain object; its close() is a no-op for an in-process chain)."""
     manifest = tmp_path / f"trusted-{os.urandom(4).hex()}.json"
     deployment.save(manifest)
-    monkeypatch.setattr(verify_cli, "open_chain", lambda data_dir, rpc: env.chain)
+    monkeypatch.setattr(verify_cli, "open_rpc", lambda data_dir, rpc: Web3Rpc(env.chain.w3))
     return ["--manifest", str(manifest), "--data-dir", str(tmp_path / "verifier")]
 
 
