@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert as sa_insert
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -75,11 +75,13 @@ from gateway.errors import (
 )
 from gateway.store import MAX_ENTRIES_PER_READ, DbLog, LogEntry, Record, session_scope
 from gateway.store import Submission as SubmissionRow
+from gateway.store._log import insert_rows, present_keys
 from gateway.verify import NodeChainView, trust_root_from, verify_bundle
 from node import Chain, ContractRevert, Deployment, MembershipClient, OrgKind
 
 LOG_NAMES = ("records", "access")
 FUTURE_SKEW = 30
+_RECORD_TABLE: sa.Table = Record.__table__  # type: ignore[attr-defined]  # SQLModel table
 """Seconds a signed timestamp may lie ahead of the gateway's clock. Small, so that a key
 rotation after acceptance cannot move ``keysAt(org, signed_at)`` to the new key."""
 
@@ -345,10 +347,19 @@ class Gateway:
                 s.flush()
                 assert row.id is not None
                 submission_id: int = row.id
-                existing = {
-                    r.dedup_key: r
-                    for r in s.exec(select(Record).where(col(Record.dedup_key).in_(keys))).all()
-                }
+                conn = s.connection()
+                # one narrow query; the full rows only when some record is known already
+                known_keys = present_keys(conn, _RECORD_TABLE, "dedup_key", keys)
+                existing = (
+                    {
+                        r.dedup_key: r
+                        for r in s.exec(
+                            select(Record).where(col(Record.dedup_key).in_(list(known_keys)))
+                        ).all()
+                    }
+                    if known_keys
+                    else {}
+                )
                 checked_duplicates(self, existing.values(), dict(zip(keys, canonical, strict=True)))
                 # new records only, and the same record twice in one batch only once
                 unique: dict[bytes, int] = {}
@@ -399,11 +410,14 @@ class Gateway:
                             "retain_until": retain_until(
                                 self.catalog.category(category), json.loads(r.record.fields_jcs)
                             ),
+                            "successor": None,
+                            "status_version": 0,
+                            "legal_hold": False,
+                            "erased_at": None,
                         }
                     )
                     receipts[keys[i]] = receipt
-                if rows:
-                    s.execute(sa_insert(Record.__table__), rows)  # type: ignore[attr-defined]  # Core bulk insert
+                insert_rows(conn, _RECORD_TABLE, rows)
         except IntegrityError:
             # A concurrent request with the same nonce (or the same record) won the race.
             known = self._known_submission(sub, digest)

@@ -22,6 +22,7 @@ import re
 from binascii import hexlify
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import py_encode_basestring
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 from gateway.domain.canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
@@ -105,12 +106,26 @@ _SUBJECT_TAG_PREFIX: Final = b"creditchain/record-subject/v1"
 _HEX: Final = re.compile(r"[0-9a-f]*")
 _UINT32: Final = 2**32 - 1
 _UINT64: Final = 2**64 - 1
+try:  # the C string encoder json.dumps uses (ensure_ascii=False); same output as the Python one
+    from _json import encode_basestring as _encode_text
+except ImportError:  # pragma: no cover - CPython always has it
+    _encode_text = py_encode_basestring
 _IDENTIFIER_DEFS: Final[Mapping[str, SubjectKind]] = {"uscc": "uscc", "resident_id": "resident_id"}
 _REF_PREFIX: Final = "#/$defs/"
 
 
 # ---------------------------------------------------------------------------------------
 # Encoding helpers
+
+
+def _jcs_text(value: str) -> bytes:
+    """``canonicalize(value)`` for a ``str``, in one C call: the ``json`` string encoder (no
+    ASCII escaping) escapes exactly what RFC 8785 escapes, the same way; a surrogate (which
+    UTF-8 cannot encode) goes to :func:`canonicalize` to be refused there."""
+    try:
+        return _encode_text(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return canonicalize(value)
 
 
 def hex0x(value: bytes) -> str:
@@ -151,6 +166,8 @@ def _object(
 ) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise MalformedObject(pointer, "must be a JSON object")
+    if not optional and isinstance(required, tuple) and value.keys() == set(required):
+        return cast(Mapping[str, object], value)  # exactly the required members
     req = list(required)
     allowed = set(req) | set(optional)
     for key in value:
@@ -264,17 +281,17 @@ class Record:
         return b"".join(
             (
                 b'{"catalog":',
-                canonicalize(self.catalog),
+                _jcs_text(self.catalog),
                 b',"category":',
-                canonicalize(self.category),
+                _jcs_text(self.category),
                 b',"fields":',
                 self.fields_jcs,
-                b',"org":"',
-                hex0x(self.org).encode("ascii"),
+                b',"org":"0x',
+                hexlify(self.org),
                 b'","subject":{"id":',
-                canonicalize(self.subject.value),
+                _jcs_text(self.subject.value),
                 b',"kind":',
-                canonicalize(self.subject.kind),
+                _jcs_text(self.subject.kind),
                 b"}}",
             )
         )
@@ -351,7 +368,7 @@ def _schema_of(schema_json: str) -> Mapping[str, Any]:
 def _compiled_schema(schema_json: str) -> jsonschema_rs.Validator:
     """The category schema compiled once (Rust, ``jsonschema_rs``; ``format`` asserted).
     Imported here, not at the top: verifiers import this module and never validate fields."""
-    import jsonschema_rs  # noqa: PLC0415
+    import jsonschema_rs
 
     return jsonschema_rs.validator_for(json.loads(schema_json), validate_formats=True)
 
@@ -501,14 +518,50 @@ def commitment(record: Record | Mapping[str, object], salt: bytes) -> bytes:
 # §3 batches
 
 
-def _batch_tree(commitments: Sequence[bytes]) -> MemoryTree:
+def _check_batch(commitments: Sequence[bytes]) -> None:
     if not commitments:
         raise ValueError("a batch holds at least one record")
     if len(commitments) > _UINT32:
         raise ValueError("a batch holds at most 2**32 - 1 records")
     for c in commitments:
         _check_bytes(c, 32, "a commitment")
+
+
+def _batch_tree(commitments: Sequence[bytes]) -> MemoryTree:
+    _check_batch(commitments)
     return MemoryTree(leaf_hash(c) for c in commitments)
+
+
+def _batch_levels(commitments: Sequence[bytes]) -> list[list[bytes]]:
+    """The batch tree bottom-up: ``levels[0]`` the leaf hashes, each next level the pairs of
+    the one below with an unpaired last node carried up unchanged — the same tree as RFC 9162's
+    split at the largest power of two below ``n``; ``levels[-1][0]`` is the root."""
+    _check_batch(commitments)
+    sha256 = hashlib.sha256
+    level = [sha256(b"\x00" + c).digest() for c in commitments]
+    levels = [level]
+    while len(level) > 1:
+        up = [
+            sha256(b"\x01" + level[j] + level[j + 1]).digest() for j in range(0, len(level) - 1, 2)
+        ]
+        if len(level) & 1:
+            up.append(level[-1])
+        levels.append(up)
+        level = up
+    return levels
+
+
+def _path_texts(levels: list[list[bytes]]) -> list[bytes]:
+    """The JSON array of every leaf's inclusion path (``["<hex>",…]``, leaf to root), built
+    top-down so that leaves share the text of their common upper path."""
+    above = [b""]  # per node of the level above: its path's elements, each ',"<hex>"'
+    for level in reversed(levels[:-1]):
+        n = len(level)
+        above = [
+            (b',"' + hexlify(level[j ^ 1]) + b'"' if j ^ 1 < n else b"") + above[j >> 1]
+            for j in range(n)
+        ]
+    return [b"[" + tail[1:] + b"]" for tail in above]
 
 
 def batch_root(commitments: Sequence[bytes]) -> bytes:
@@ -518,7 +571,7 @@ def batch_root(commitments: Sequence[bytes]) -> bytes:
     Raises:
         ValueError: an empty batch or a commitment that is not 32 bytes.
     """
-    return _batch_tree(commitments).root()
+    return _batch_levels(commitments)[-1][0]
 
 
 def batch_paths(commitments: Sequence[bytes]) -> list[list[bytes]]:
@@ -881,24 +934,21 @@ def leaf_entries(
     if sub.type == "CreditRecord":
         batch: list[bytes] = [b""]
     else:
-        commitments = sub.commitments
-        tree = _batch_tree(commitments)
-        root = tree.root().hex().encode("ascii")
-        count = str(len(commitments)).encode("ascii")
+        levels = _batch_levels(sub.commitments)
+        root = hexlify(levels[-1][0])
+        count = str(len(records)).encode("ascii")
         batch = [
             b'"batch":{"count":'
             + count
             + b',"index":'
             + str(i).encode("ascii")
-            + b',"path":["'
-            + b'","'.join(map(hexlify, path))
-            + b'"],"root":"'
+            + b',"path":'
+            + path
+            + b',"root":"'
             + root
             + b'"},'
-            for i, path in enumerate(all_inclusion_proofs(tree.levels[0]))
+            for i, path in enumerate(_path_texts(levels))
         ]
-        if len(commitments) == 1:  # no path nodes: "path":[]
-            batch = [batch[0].replace(b'"path":[""]', b'"path":[]')]
     out = []
     for r, subject, position in zip(records, subject_commitments, batch, strict=True):
         category = r.record.category
