@@ -14,6 +14,7 @@ from typing import Any
 
 import coincurve
 
+from gateway.domain.canonical import MAX_SAFE_INTEGER
 from gateway.domain.records import hex0x
 from gateway.domain.signing import (
     _TYPE_HASHES,
@@ -25,7 +26,7 @@ from gateway.domain.signing import (
     check_signature_encoding,
 )
 
-_UINT64 = 2**64 - 1
+_MAX = MAX_SAFE_INTEGER  # a receipt's integers: uint64 on chain, within JSON's safe range
 
 
 class ReceiptSigner:
@@ -46,8 +47,8 @@ class ReceiptSigner:
         """The signed receipt of each ``(index, leaf hash)``: as a JSON object and as the
         stored text (``json.dumps(receipt, sort_keys=True)``, the form ``record.receipt``
         has always held)."""
-        if not 0 <= received_at <= anchor_by <= _UINT64:
-            raise ValueError("need 0 <= received_at <= anchor_by < 2**64")
+        if not 0 <= received_at <= anchor_by <= _MAX:
+            raise ValueError("need 0 <= received_at <= anchor_by <= 2**53 - 1")
         times = received_at.to_bytes(32, "big") + anchor_by.to_bytes(32, "big")
         head, prefix, keccak = self._head, self._prefix, _keccak_fast
         sign = self._private.sign_recoverable
@@ -55,7 +56,7 @@ class ReceiptSigner:
         text_head = f'{{"anchor_by": {anchor_by}, "gateway": "{gateway}", "index": '
         out: list[tuple[dict[str, Any], str]] = []
         for index, leaf in items:
-            if not 0 <= index <= _UINT64 or len(leaf) != 32:
+            if not 0 <= index <= _MAX or len(leaf) != 32:
                 raise ValueError("receipt index out of range or leaf hash not 32 bytes")
             struct = keccak(head + index.to_bytes(32, "big") + leaf + times)
             raw = sign(keccak(prefix + struct), hasher=None)  # r (32) || s (32) || recid
