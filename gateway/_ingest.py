@@ -10,11 +10,17 @@ per-receipt objects and strict message checks (every value here is built by the 
 
 from __future__ import annotations
 
-from typing import Any
+import gc
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Final
 
 import coincurve
 
 from gateway.domain.canonical import MAX_SAFE_INTEGER
+from gateway.domain.catalog import DISCLOSURE_END, Catalog
+from gateway.domain.lifecycle import retain_until
 from gateway.domain.records import hex0x
 from gateway.domain.signing import (
     _TYPE_HASHES,
@@ -78,3 +84,76 @@ class ReceiptSigner:
             )
             out.append((receipt, text))
         return out
+
+
+RECORD_COLUMNS: Final = (
+    "record_id",
+    "log_index",
+    "org_id",
+    "category",
+    "subject_commitment",
+    "commitment",
+    "dedup_key",
+    "envelope",
+    "kek_id",
+    "status",
+    "received_at",
+    "receipt",
+    "submission_id",
+    "retain_until",
+    "successor",
+    "status_version",
+    "legal_hold",
+    "erased_at",
+)
+"""Every column of a ``record`` row, in the order ``_store`` builds its tuples."""
+
+
+class Retention:
+    """``retain_until`` of a batch's records, each distinct (category, anchor date) computed
+    once. A category's retention counts from one date field (its retention rule's anchor, or
+    its disclosure rule's anchor when retention runs from the end of disclosure); that field
+    alone decides (:func:`gateway.domain.lifecycle.retention_end`)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._memo: dict[tuple[str, object], int] = {}
+
+    def until(self, category_code: str, fields: Mapping[str, Any]) -> int:
+        category = self._catalog.category(category_code)
+        rule = category.retention_period
+        anchor = category.disclosure_period.anchor if rule.anchor == DISCLOSURE_END else rule.anchor
+        value = fields.get(anchor)
+        if not isinstance(value, str):  # no date: as retain_until decides for the record
+            return retain_until(category, fields)
+        key = (category_code, value)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = retain_until(category, {anchor: value})
+        return found
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a batch is handled (reference counting still
+    frees everything a batch drops; the collector's passes over the batch's thousands of live
+    objects are what it saves). Counted across threads: the collector comes back on when
+    the last batch in flight ends, and only if it was on before the first began."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()

@@ -30,7 +30,7 @@ from sqlmodel import col, select
 from gateway._anchor_view import served_anchor
 from gateway._bound import chain_statuses, load_bound
 from gateway._columns import checked_duplicates, checked_receipt, row_keys
-from gateway._ingest import ReceiptSigner
+from gateway._ingest import RECORD_COLUMNS, ReceiptSigner, Retention, gc_paused
 from gateway._integrity import Binding, Finding, check_store
 from gateway._keys import GatewaySecrets
 from gateway._outbox_check import outbox_chain
@@ -40,7 +40,6 @@ from gateway.domain.catalog import Catalog
 from gateway.domain.envelope import open_, seal
 from gateway.domain.errors import CanonicalizationError
 from gateway.domain.identifiers import subject_commitment
-from gateway.domain.lifecycle import retain_until
 from gateway.domain.merkle import verify_inclusion
 from gateway.domain.records import (
     Submission,
@@ -221,6 +220,10 @@ class Gateway:
     # -- submission -------------------------------------------------------------------------
 
     def submit(self, body: bytes) -> SubmitResult:
+        with gc_paused():  # a batch's thousands of short-lived objects: no collector passes
+            return self._submit(body)
+
+    def _submit(self, body: bytes) -> SubmitResult:
         doc = parse_body(body)
         if (
             isinstance(doc, dict)
@@ -326,15 +329,36 @@ class Gateway:
     def _store(self, sub: Submission, digest: bytes, now: int) -> SubmitResult:
         """One transaction for the whole submission, every step in bulk: leaf entries built
         in one pass (:func:`leaf_entries`), one append, receipts signed in one pass
-        (:class:`ReceiptSigner`), one multi-row insert."""
+        (:class:`ReceiptSigner`), one multi-row insert. What does not need the log's index —
+        the entries, their leaf hashes (the record ids), the sealed envelopes — is done before
+        the transaction, so that other workers' appends wait only for the index-bound work."""
         pepper = self.secrets.pepper
         records = sub.records
         canonical = [r.record.canonical() for r in records]
         keys = [hmac.digest(self._dedup_secret, c, "sha256") for c in canonical]
         subjects = [subject_commitment(pepper, r.record.subject) for r in records]
         entries = leaf_entries(sub, subjects, received_at=now, pepper=pepper)
+        leaves = [hashlib.sha256(b"\x00" + e).digest() for e in entries]
         kek = self.secrets.active_kek
         org_hex = hex0x(sub.org)
+        retention = Retention(self.catalog)
+        # (record id, category, subject commitment, commitment, envelope, retain_until)
+        prepared = []
+        for r, c, leaf, subject in zip(records, canonical, leaves, subjects, strict=True):
+            category = r.record.category
+            # JCS of {"record": …, "salt": …}: members in that order, record canonical
+            plaintext = b'{"record":' + c + b',"salt":"' + hexlify(r.salt) + b'"}'
+            envelope = seal(plaintext, aad_record_id=leaf, category=category, kek=kek, rng=self.rng)
+            prepared.append(
+                (
+                    leaf.hex(),
+                    category,
+                    subject.hex(),
+                    r.commitment.hex(),
+                    envelope.to_bytes(),
+                    retention.until(category, r.fields or r.record.fields),
+                )
+            )
         try:
             with session_scope(self.engine) as s:
                 row = SubmissionRow(
@@ -370,9 +394,8 @@ class Gateway:
                 db = DbLog(s, "records")
                 db.ensure()
                 indices = db.append([entries[i] for i in fresh]) if fresh else []
-                leaves = [hashlib.sha256(b"\x00" + entries[i]).digest() for i in fresh]
                 signed = self._receipt_signer.sign(
-                    list(zip(indices, leaves, strict=True)),
+                    [(index, leaves[i]) for i, index in zip(fresh, indices, strict=True)],
                     received_at=now,
                     anchor_by=now + self.max_merge_delay,
                 )
@@ -380,44 +403,34 @@ class Gateway:
                     k: json.loads(r.receipt) for k, r in existing.items()
                 }
                 rows = []
-                for i, index, leaf, (receipt, receipt_text) in zip(
-                    fresh, indices, leaves, signed, strict=True
-                ):
-                    r = records[i]
-                    category = r.record.category
-                    # JCS of {"record": …, "salt": …}: members in that order, record canonical
-                    plaintext = (
-                        b'{"record":' + canonical[i] + b',"salt":"' + hexlify(r.salt) + b'"}'
-                    )
-                    envelope = seal(
-                        plaintext, aad_record_id=leaf, category=category, kek=kek, rng=self.rng
+                for i, index, (receipt, receipt_text) in zip(fresh, indices, signed, strict=True):
+                    record_id, category, subject_hex, commitment_hex, envelope_bytes, until = (
+                        prepared[i]
                     )
                     rows.append(
-                        {
-                            "record_id": leaf.hex(),
-                            "log_index": index,
-                            "org_id": org_hex,
-                            "category": category,
-                            "subject_commitment": subjects[i].hex(),
-                            "commitment": r.commitment.hex(),
-                            "dedup_key": keys[i],
-                            "envelope": envelope.to_bytes(),
-                            "kek_id": kek.kek_id,
-                            "status": "active",
-                            "received_at": now,
-                            "receipt": receipt_text,
-                            "submission_id": submission_id,
-                            "retain_until": retain_until(
-                                self.catalog.category(category), json.loads(r.record.fields_jcs)
-                            ),
-                            "successor": None,
-                            "status_version": 0,
-                            "legal_hold": False,
-                            "erased_at": None,
-                        }
+                        (  # in the order of RECORD_COLUMNS
+                            record_id,
+                            index,
+                            org_hex,
+                            category,
+                            subject_hex,
+                            commitment_hex,
+                            keys[i],
+                            envelope_bytes,
+                            kek.kek_id,
+                            "active",
+                            now,
+                            receipt_text,
+                            submission_id,
+                            until,
+                            None,
+                            0,
+                            False,
+                            None,
+                        )
                     )
                     receipts[keys[i]] = receipt
-                insert_rows(conn, _RECORD_TABLE, rows)
+                insert_rows(conn, _RECORD_TABLE, RECORD_COLUMNS, rows)
         except IntegrityError:
             # A concurrent request with the same nonce (or the same record) won the race.
             known = self._known_submission(sub, digest)

@@ -1120,6 +1120,9 @@ class SubmittedRecord:
     record: Record
     salt: bytes = field(repr=False)
     commitment: bytes
+    fields: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The record's ``fields`` as parsed from the submission (validated; read, never
+    modified), so that the gateway need not decode :attr:`Record.fields` again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1236,5 +1239,6 @@ def parse_submission(
             raise MalformedObject(
                 _ptr("records", i, "record", "org"), "must equal the signing org (/signature/org)"
             )
-        records.append(SubmittedRecord(record, salt, commitment(record, salt)))
+        fields = entry["record"]["fields"]  # type: ignore[index]  # parse_record checked it
+        records.append(SubmittedRecord(record, salt, commitment(record, salt), fields))
     return Submission(tuple(records), org, sig_type, signed_at, nonce, value)

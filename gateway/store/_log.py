@@ -486,30 +486,30 @@ class DbLog:
 # ---------------------------------------------------------------------------------------------
 
 
-def _placeholder(conn: sa.Connection, name: str) -> str:
-    """A named parameter as the driver spells it (exec_driver_sql hands SQL to it as is):
-    ``%(name)s`` for psycopg, ``:name`` for sqlite3."""
-    return f"%({name})s" if conn.dialect.name == "postgresql" else f":{name}"
-
-
-def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, object]]) -> None:
-    """INSERT ``rows`` (dicts with the same keys, every column the table needs: no
-    column defaults are applied) into ``table`` in one ``executemany`` on the driver, in the
-    caller's transaction.
+def insert_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """INSERT ``rows`` (tuples of values for ``columns``, in that order; every column the table
+    needs: no column defaults are applied) into ``table`` in one ``executemany`` on the
+    driver, in the caller's transaction.
 
     Raises:
+        ValueError: a column the table does not have (before any SQL runs).
         IntegrityError: a constraint refused a row (the caller rolls back).
     """
-    if not rows:
-        return
-    names = list(rows[0])
-    unknown = set(names) - set(table.c.keys())
+    unknown = set(columns) - set(table.c.keys())
     if unknown:
         raise ValueError(f"no such column(s) in {table.name}: {sorted(unknown)}")
+    if not rows:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"  # as the driver spells it
     # identifiers only from the table's own definition (checked above), values as parameters
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608
-        f"VALUES ({', '.join(_placeholder(conn, n) for n in names)})"
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join([mark] * len(columns))})"
     )
     conn.exec_driver_sql(sql, list(rows))  # a list of parameter sets: executemany
 
@@ -517,20 +517,24 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, o
 def present_keys(
     conn: sa.Connection, table: sa.Table, column: str, keys: Sequence[bytes]
 ) -> set[bytes]:
-    """Which of ``keys`` are already in ``table.column``, in one query."""
-    if not keys:
-        return set()
+    """Which of ``keys`` are already in ``table.column``, in one query.
+
+    Raises:
+        ValueError: a column the table does not have.
+    """
     if column not in table.c:
         raise ValueError(f"no column {column} in {table.name}")
+    if not keys:
+        return set()
     if conn.dialect.name == "postgresql":
         found = conn.exec_driver_sql(
-            f"SELECT {column} FROM {table.name} WHERE {column} = ANY(%(keys)s)",  # noqa: S608
-            {"keys": list(keys)},
+            f"SELECT {column} FROM {table.name} WHERE {column} = ANY(%s)",  # noqa: S608
+            (list(keys),),
         )
     else:
-        marks = ", ".join(_placeholder(conn, f"k{i}") for i in range(len(keys)))
+        marks = ", ".join(["?"] * len(keys))
         found = conn.exec_driver_sql(
             f"SELECT {column} FROM {table.name} WHERE {column} IN ({marks})",  # noqa: S608
-            {f"k{i}": k for i, k in enumerate(keys)},
+            tuple(keys),
         )
     return {bytes(k) for (k,) in found}

@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import hashlib
 import json
 import os
+import threading
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway._ingest import ReceiptSigner
+from gateway._ingest import ReceiptSigner, Retention, gc_paused
 from gateway.client import build_submission
 from gateway.domain import records as records_module
 from gateway.domain.canonical import canonicalize
 from gateway.domain.catalog import load_catalog
 from gateway.domain.errors import CanonicalizationError, InvalidIdentifier, SchemaViolation
 from gateway.domain.identifiers import make_uscc, subject_commitment
+from gateway.domain.lifecycle import retain_until
 from gateway.domain.merkle import leaf_hash, tree_root
 from gateway.domain.records import (
     Submission,
@@ -364,3 +367,58 @@ def test_a_string_s_canonical_text_is_canonicalize_s(text: str) -> None:
 def test_a_lone_surrogate_is_refused_as_canonicalize_refuses_it() -> None:
     with pytest.raises(CanonicalizationError):
         records_module._jcs_text("a\ud800b")
+
+
+# ---------------------------------------------------------------------------------------------
+# retention dates memoised per (category, anchor date); the collector paused per batch
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_retention_per_anchor_date_is_retain_until_of_the_whole_record(category: str) -> None:
+    cat = CATALOG.category(category)
+    retention = Retention(CATALOG)
+    dates = ["2026-02-10", "2024-02-29", "1999-12-31", "2026-02-30", "", "x", None, 7]
+    for name in sorted(cat.schema["properties"]):
+        for value in dates:
+            fields = sample_fields(category)
+            if value is None:
+                fields.pop(name, None)
+            else:
+                fields[name] = value
+            for _ in range(2):  # computed, then remembered
+                assert retention.until(category, fields) == retain_until(cat, fields), name
+
+
+def test_the_collector_comes_back_after_the_last_batch_and_only_if_it_was_on() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # a second batch in flight
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off: left off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError
+    assert gc.isenabled()
+
+
+def test_batches_in_threads_leave_the_collector_on() -> None:
+    barrier = threading.Barrier(4)
+
+    def batch() -> None:
+        with gc_paused():
+            barrier.wait(5)
+
+    threads = [threading.Thread(target=batch) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert gc.isenabled()
