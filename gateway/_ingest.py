@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
@@ -136,6 +137,10 @@ class Retention:
 _gc_lock = threading.Lock()
 _gc_holders = 0
 _gc_was_enabled = False
+_gc_collected_at = 0.0
+GC_MAX_PAUSE = 2.0
+"""Seconds the collector may stay off while batches keep overlapping: past that, the batch
+that ends runs one collection itself (cyclic garbage stays bounded under constant load)."""
 
 
 @contextmanager
@@ -143,17 +148,26 @@ def gc_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a batch is handled (reference counting still
     frees everything a batch drops; the collector's passes over the batch's thousands of live
     objects are what it saves). Counted across threads: the collector comes back on when
-    the last batch in flight ends, and only if it was on before the first began."""
-    global _gc_holders, _gc_was_enabled
+    the last batch in flight ends, and only if it was on before the first began; while batches
+    keep overlapping, one collection runs every :data:`GC_MAX_PAUSE` seconds."""
+    global _gc_holders, _gc_was_enabled, _gc_collected_at
     with _gc_lock:
         if _gc_holders == 0:
             _gc_was_enabled = gc.isenabled()
+            _gc_collected_at = time.monotonic()
             gc.disable()
         _gc_holders += 1
     try:
         yield
     finally:
+        collect = False
         with _gc_lock:
             _gc_holders -= 1
-            if _gc_holders == 0 and _gc_was_enabled:
-                gc.enable()
+            if _gc_holders == 0:
+                if _gc_was_enabled:
+                    gc.enable()
+            elif _gc_was_enabled and time.monotonic() - _gc_collected_at > GC_MAX_PAUSE:
+                _gc_collected_at = time.monotonic()
+                collect = True
+        if collect:
+            gc.collect()

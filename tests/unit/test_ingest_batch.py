@@ -422,3 +422,18 @@ def test_batches_in_threads_leave_the_collector_on() -> None:
     for t in threads:
         t.join(10)
     assert gc.isenabled()
+
+
+def test_overlapping_batches_still_collect_now_and_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway._ingest as ingest
+
+    collected: list[int] = []
+    monkeypatch.setattr(ingest.gc, "collect", lambda *a: collected.append(1) or 0)
+    monkeypatch.setattr(ingest, "GC_MAX_PAUSE", 0.0)
+    with gc_paused():  # always one batch in flight while others end
+        for _ in range(3):
+            with gc_paused():
+                pass
+        assert not gc.isenabled()
+    assert len(collected) == 3
+    assert gc.isenabled()
