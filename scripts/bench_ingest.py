@@ -187,6 +187,14 @@ class Server:
     rpc: str
     data_dir: Path
     label: str
+    idle_cpu_per_s: float = 0.0
+    """CPU seconds per second the gateway processes spend with no request in flight
+    (anchoring worker, relays, key polling), measured before the run."""
+
+    def measure_idle(self, seconds: float) -> None:
+        c0, t0 = self.cpu_seconds(), time.perf_counter()
+        time.sleep(seconds)
+        self.idle_cpu_per_s = (self.cpu_seconds() - c0) / (time.perf_counter() - t0)
 
     def cpu_seconds(self) -> float:
         """utime + stime of the gateway process and its worker processes (every descendant
@@ -371,6 +379,9 @@ def send_all(server: Server, bodies: list[bytes], per_request: int, threads: int
         "p50_ms": latencies[len(latencies) // 2] * 1e3,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
         "server_cpu_us_per_record": (cpu1 - cpu0) / records * 1e6,
+        "server_net_cpu_us_per_record": max(0.0, cpu1 - cpu0 - server.idle_cpu_per_s * elapsed)
+        / records
+        * 1e6,
         "client_cpu_us_per_record": (client1 - client0) / records * 1e6,
     }
 
@@ -439,6 +450,7 @@ def _summary(rs: list[dict[str, Any]], threads: int) -> dict[str, Any]:
                 "p50_ms",
                 "p99_ms",
                 "server_cpu_us_per_record",
+                "server_net_cpu_us_per_record",
                 "client_cpu_us_per_record",
             )
         },
@@ -481,6 +493,9 @@ def main() -> int:
     parser.add_argument("--batch-threads", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     parser.add_argument("--floor-records", type=int, default=20_000)
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="how long to measure idle server CPU"
+    )
     parser.add_argument(
         "--split-batches", type=int, default=4, help="1,000-record batches for (e); 0: skip"
     )
@@ -526,6 +541,8 @@ def main() -> int:
             # warm-up: first requests pay imports, the org cache, SQLite page cache
             send_all(servers[label], departments[label].bodies(8, 1), 1, 1)
             send_all(servers[label], departments[label].bodies(4, 100), 100, 2)
+            time.sleep(2)  # the warm-up's anchoring settles
+            servers[label].measure_idle(args.idle_seconds)
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {
             label: {c.name: [] for c in configs} for label in codes
         }
@@ -574,6 +591,15 @@ def main() -> int:
         if "old" in e2e
         else {}
     )
+    net_vs_old = (
+        {
+            name: e2e["old"][name]["server_net_cpu_us_per_record"]
+            / max(new[name]["server_net_cpu_us_per_record"], 1e-9)
+            for name in new
+        }
+        if "old" in e2e
+        else {}
+    )
     ratio = {name: v["records_per_s"] / floor["records_per_s"] for name, v in new.items()}
     bars = {
         "e2e_records_per_s": {
@@ -599,9 +625,11 @@ def main() -> int:
         "reps": args.reps,
         "workers": args.workers,
         "codes": {label: str(code) for label, code in codes.items()},
+        "idle_cpu_ms_per_s": {label: sv.idle_cpu_per_s * 1e3 for label, sv in servers.items()},
         "e2e": e2e,
         "new_over_old": vs_old,
         "old_cpu_over_new_cpu": cpu_vs_old,
+        "old_net_cpu_over_new_net_cpu": net_vs_old,
         "floor": floor,
         "e2e_over_floor": ratio,
         "gas": gas,
@@ -628,15 +656,20 @@ def print_report(r: dict[str, Any]) -> None:
         " log, sign receipts)"
     )
     for label, per in r["e2e"].items():
-        print(f"  {label}: {r['codes'][label]}")
+        print(
+            f"  {label}: {r['codes'][label]} (idle: {r['idle_cpu_ms_per_s'][label]:.0f} ms of CPU"
+            " per second with no request in flight)"
+        )
         print(
             f"    {'request':<11}{'records/s':>10}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
-            f"{'server µs/rec':>14}{'(1 core: rec/s)':>16}{'client µs/rec':>14}  runs (records/s)"
+            f"{'server µs/rec':>14}{'(net of idle)':>14}{'(1 core: rec/s)':>16}"
+            f"{'client µs/rec':>14}  runs (records/s)"
         )
         for name, v in per.items():
             print(
                 f"    {name:<11}{v['records_per_s']:>10.0f}{v['requests_per_s']:>11.1f}"
                 f"{v['p50_ms']:>9.1f}{v['p99_ms']:>9.1f}{v['server_cpu_us_per_record']:>14.0f}"
+                f"{v['server_net_cpu_us_per_record']:>14.0f}"
                 f"{v['server_cpu_bound_records_per_s']:>16.0f}"
                 f"{v['client_cpu_us_per_record']:>14.0f}"
                 f"  {v['runs_records_per_s']} ({v['records_per_run']} records,"
@@ -644,8 +677,8 @@ def print_report(r: dict[str, Any]) -> None:
             )
     print(
         "  server µs/rec: the gateway processes' CPU time per record (every worker, anchoring"
-        " included; not anvil);\n  (1 core: rec/s) = 1e6 / that: the rate one uncontended core"
-        " would sustain"
+        " included; not anvil);\n  (net of idle): less the idle rate times the run's duration;"
+        " (1 core: rec/s) = 1e6 / server µs/rec: the rate one uncontended core would sustain"
     )
     if r["new_over_old"]:
         print("\n  new / old (same run, same machine):")
@@ -653,6 +686,7 @@ def print_report(r: dict[str, Any]) -> None:
             print(
                 f"    {name:<11}{x:>7.2f}x records/s, "
                 f"{r['old_cpu_over_new_cpu'][name]:.2f}x less server CPU per record"
+                f" ({r['old_net_cpu_over_new_net_cpu'][name]:.2f}x net of idle)"
             )
     f = r["floor"]
     parts = ", ".join(f"{k} {v:.1f}" for k, v in f["us_per_record"].items())
