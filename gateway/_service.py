@@ -17,11 +17,12 @@ import json
 import os
 import threading
 import time
+from binascii import hexlify
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert as sa_insert
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -29,6 +30,7 @@ from sqlmodel import col, select
 from gateway._anchor_view import served_anchor
 from gateway._bound import chain_statuses, load_bound
 from gateway._columns import checked_duplicates, checked_receipt, row_keys
+from gateway._ingest import RECORD_COLUMNS, ReceiptSigner, Retention, gc_paused
 from gateway._integrity import Binding, Finding, check_store
 from gateway._keys import GatewaySecrets
 from gateway._outbox_check import outbox_chain
@@ -38,15 +40,12 @@ from gateway.domain.catalog import Catalog
 from gateway.domain.envelope import open_, seal
 from gateway.domain.errors import CanonicalizationError
 from gateway.domain.identifiers import subject_commitment
-from gateway.domain.lifecycle import retain_until
 from gateway.domain.merkle import verify_inclusion
 from gateway.domain.records import (
     Submission,
-    SubmittedRecord,
     hex0x,
-    leaf_bytes,
+    leaf_entries,
     log_id,
-    make_leaf_entry,
     make_receipt,
     parse_hex,
     parse_submission,
@@ -75,11 +74,13 @@ from gateway.errors import (
 )
 from gateway.store import MAX_ENTRIES_PER_READ, DbLog, LogEntry, Record, session_scope
 from gateway.store import Submission as SubmissionRow
+from gateway.store._log import insert_rows, present_keys
 from gateway.verify import NodeChainView, trust_root_from, verify_bundle
 from node import Chain, ContractRevert, Deployment, MembershipClient, OrgKind
 
 LOG_NAMES = ("records", "access")
 FUTURE_SKEW = 30
+_RECORD_TABLE: sa.Table = Record.__table__  # type: ignore[attr-defined]  # SQLModel table
 """Seconds a signed timestamp may lie ahead of the gateway's clock. Small, so that a key
 rotation after acceptance cannot move ``keysAt(org, signed_at)`` to the new key."""
 
@@ -163,19 +164,6 @@ class MemberCache:
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    """One record of a submission, ready to append: its leaf entry and idempotency key."""
-
-    item: SubmittedRecord
-    entry: dict[str, Any]
-    entry_bytes: bytes
-    dedup_key: bytes
-    canonical: bytes
-    subject: str
-    """hex subject commitment: the row's lookup column (the leaf holds only its tag)"""
-
-
-@dataclass(frozen=True)
 class SubmitResult:
     receipts: list[dict[str, Any]]
     created: bool
@@ -220,6 +208,9 @@ class Gateway:
         self.log_ids = {name: log_id(gateway_org, name) for name in LOG_NAMES}
         self.members = MemberCache(deployment.membership(chain), org_cache_seconds)
         self._sign_receipt = fast_typed_signer(secrets.signer.key, self.domain)
+        self._receipt_signer = ReceiptSigner(
+            secrets.signer.key, self.domain, log_id=self.log_ids["records"], gateway=gateway_org
+        )
         self.receipt_mark: ReceiptMark | None = None
         """Raised before any receipt leaves (:mod:`gateway._receipt_mark`)."""
         self._dedup_secret = hmac.new(
@@ -229,6 +220,10 @@ class Gateway:
     # -- submission -------------------------------------------------------------------------
 
     def submit(self, body: bytes) -> SubmitResult:
+        with gc_paused():  # a batch's thousands of short-lived objects: no collector passes
+            return self._submit(body)
+
+    def _submit(self, body: bytes) -> SubmitResult:
         doc = parse_body(body)
         if (
             isinstance(doc, dict)
@@ -332,27 +327,42 @@ class Gateway:
                 )
 
     def _store(self, sub: Submission, digest: bytes, now: int) -> SubmitResult:
-        prepared = []
-        for r, sig in zip(sub.records, sub.leaf_signatures(), strict=True):
-            subject = subject_commitment(self.secrets.pepper, r.record.subject)
-            entry = make_leaf_entry(
-                org=sub.org,
-                category=r.record.category,
-                subject_commitment=subject,
-                commitment=r.commitment,
-                signature=sig,
-                received_at=now,
-                pepper=self.secrets.pepper,
-            )
-            canon = r.record.canonical()
-            prepared.append(
-                _Prepared(r, entry, leaf_bytes(entry), self._dedup_key(canon), canon, subject.hex())
-            )
+        """One transaction for the whole submission, every step in bulk: leaf entries built
+        in one pass (:func:`leaf_entries`), one append, receipts signed in one pass
+        (:class:`ReceiptSigner`), one multi-row insert. What does not need the log's index —
+        the entries, their leaf hashes (the record ids), the sealed envelopes — is done before
+        the transaction, so that other workers' appends wait only for the index-bound work."""
+        pepper = self.secrets.pepper
+        records = sub.records
+        canonical = [r.record.canonical() for r in records]
+        keys = [hmac.digest(self._dedup_secret, c, "sha256") for c in canonical]
+        subjects = [subject_commitment(pepper, r.record.subject) for r in records]
+        entries = leaf_entries(sub, subjects, received_at=now, pepper=pepper)
+        leaves = [hashlib.sha256(b"\x00" + e).digest() for e in entries]
         kek = self.secrets.active_kek
+        org_hex = hex0x(sub.org)
+        retention = Retention(self.catalog)
+        # (record id, category, subject commitment, commitment, envelope, retain_until)
+        prepared = []
+        for r, c, leaf, subject in zip(records, canonical, leaves, subjects, strict=True):
+            category = r.record.category
+            # JCS of {"record": …, "salt": …}: members in that order, record canonical
+            plaintext = b'{"record":' + c + b',"salt":"' + hexlify(r.salt) + b'"}'
+            envelope = seal(plaintext, aad_record_id=leaf, category=category, kek=kek, rng=self.rng)
+            prepared.append(
+                (
+                    leaf.hex(),
+                    category,
+                    subject.hex(),
+                    r.commitment.hex(),
+                    envelope.to_bytes(),
+                    retention.until(category, r.fields or r.record.fields),
+                )
+            )
         try:
             with session_scope(self.engine) as s:
                 row = SubmissionRow(
-                    org_id=hex0x(sub.org),
+                    org_id=org_hex,
                     nonce=hex0x(sub.nonce),
                     request_digest=digest,
                     received_at=now,
@@ -361,67 +371,66 @@ class Gateway:
                 s.flush()
                 assert row.id is not None
                 submission_id: int = row.id
-                existing = {
-                    r.dedup_key: r
-                    for r in s.exec(
-                        select(Record).where(
-                            col(Record.dedup_key).in_([p.dedup_key for p in prepared])
-                        )
-                    ).all()
-                }
-                checked_duplicates(
-                    self, existing.values(), {p.dedup_key: p.canonical for p in prepared}
+                conn = s.connection()
+                # one narrow query; the full rows only when some record is known already
+                known_keys = present_keys(conn, _RECORD_TABLE, "dedup_key", keys)
+                existing = (
+                    {
+                        r.dedup_key: r
+                        for r in s.exec(
+                            select(Record).where(col(Record.dedup_key).in_(list(known_keys)))
+                        ).all()
+                    }
+                    if known_keys
+                    else {}
                 )
+                checked_duplicates(self, existing.values(), dict(zip(keys, canonical, strict=True)))
                 # new records only, and the same record twice in one batch only once
-                unique: dict[bytes, _Prepared] = {}
-                for p in prepared:
-                    if p.dedup_key not in existing:
-                        unique.setdefault(p.dedup_key, p)
+                unique: dict[bytes, int] = {}
+                for i, key in enumerate(keys):
+                    if key not in existing:
+                        unique.setdefault(key, i)
                 fresh = list(unique.values())
                 db = DbLog(s, "records")
                 db.ensure()
-                indices = db.append([p.entry_bytes for p in fresh]) if fresh else []
-                receipts: dict[bytes, str] = {k: r.receipt for k, r in existing.items()}
+                indices = db.append([entries[i] for i in fresh]) if fresh else []
+                signed = self._receipt_signer.sign(
+                    [(index, leaves[i]) for i, index in zip(fresh, indices, strict=True)],
+                    received_at=now,
+                    anchor_by=now + self.max_merge_delay,
+                )
+                receipts: dict[bytes, dict[str, Any]] = {
+                    k: json.loads(r.receipt) for k, r in existing.items()
+                }
                 rows = []
-                for p, index in zip(fresh, indices, strict=True):
-                    r, key = p.item, p.dedup_key
-                    leaf = hashlib.sha256(b"\x00" + p.entry_bytes).digest()
-                    receipt = self.sign_receipt("records", index, leaf, now, mark=False)
-                    # JCS of {"record": …, "salt": …}: members in that order, record canonical
-                    plaintext = (
-                        b'{"record":' + p.canonical + b',"salt":"' + r.salt.hex().encode() + b'"}'
+                for i, index, (receipt, receipt_text) in zip(fresh, indices, signed, strict=True):
+                    record_id, category, subject_hex, commitment_hex, envelope_bytes, until = (
+                        prepared[i]
                     )
-                    envelope = seal(
-                        plaintext,
-                        aad_record_id=leaf,
-                        category=r.record.category,
-                        kek=kek,
-                        rng=self.rng,
-                    )
-                    receipt_json = json.dumps(receipt, sort_keys=True)
                     rows.append(
-                        {
-                            "record_id": leaf.hex(),
-                            "log_index": index,
-                            "org_id": hex0x(sub.org),
-                            "category": r.record.category,
-                            "subject_commitment": p.subject,
-                            "commitment": r.commitment.hex(),
-                            "dedup_key": key,
-                            "envelope": envelope.to_bytes(),
-                            "kek_id": kek.kek_id,
-                            "status": "active",
-                            "received_at": now,
-                            "receipt": receipt_json,
-                            "submission_id": submission_id,
-                            "retain_until": retain_until(
-                                self.catalog.category(r.record.category), r.record.fields
-                            ),
-                        }
+                        (  # in the order of RECORD_COLUMNS
+                            record_id,
+                            index,
+                            org_hex,
+                            category,
+                            subject_hex,
+                            commitment_hex,
+                            keys[i],
+                            envelope_bytes,
+                            kek.kek_id,
+                            "active",
+                            now,
+                            receipt_text,
+                            submission_id,
+                            until,
+                            None,
+                            0,
+                            False,
+                            None,
+                        )
                     )
-                    receipts[key] = receipt_json
-                if rows:
-                    s.execute(sa_insert(Record.__table__), rows)  # type: ignore[attr-defined]  # Core bulk insert
+                    receipts[keys[i]] = receipt
+                insert_rows(conn, _RECORD_TABLE, RECORD_COLUMNS, rows)
         except IntegrityError:
             # A concurrent request with the same nonce (or the same record) won the race.
             known = self._known_submission(sub, digest)
@@ -430,8 +439,7 @@ class Gateway:
             raise
         if indices and self.receipt_mark is not None:
             self.receipt_mark.raise_to("records", max(indices) + 1)
-        ordered = [json.loads(receipts[p.dedup_key]) for p in prepared]
-        return SubmitResult(ordered, created=bool(fresh))
+        return SubmitResult([receipts[k] for k in keys], created=bool(fresh))
 
     # -- reading the logs -------------------------------------------------------------------
 

@@ -19,9 +19,11 @@ import hashlib
 import hmac
 import json
 import re
+from binascii import hexlify
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeAlias, cast
+from json.encoder import py_encode_basestring
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 from gateway.domain.canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
 from gateway.domain.catalog import Catalog, Category
@@ -46,6 +48,9 @@ from gateway.domain.signing import (
     fast_recover_typed,
 )
 
+if TYPE_CHECKING:
+    import jsonschema_rs
+
 __all__ = [
     "LEAF_VERSION",
     "LOG_NAMES",
@@ -67,6 +72,7 @@ __all__ = [
     "department_signer",
     "hex0x",
     "leaf_bytes",
+    "leaf_entries",
     "log_id",
     "make_leaf_entry",
     "make_receipt",
@@ -87,6 +93,7 @@ SIGNATURE_SCHEME: Final = "eip712-v1"
 LEAF_VERSION: Final = 2
 """Version of the leaf entries the gateway writes; version 1 entries still parse and verify."""
 LEAF_VERSIONS: Final = (1, 2)
+_LEAF_V: Final = str(LEAF_VERSION).encode("ascii")
 LOG_NAMES: Final = ("records", "access")
 MAX_BATCH_RECORDS: Final = 1000
 """Default upper bound on the records of one submission (:func:`parse_submission`)."""
@@ -99,12 +106,26 @@ _SUBJECT_TAG_PREFIX: Final = b"creditchain/record-subject/v1"
 _HEX: Final = re.compile(r"[0-9a-f]*")
 _UINT32: Final = 2**32 - 1
 _UINT64: Final = 2**64 - 1
+try:  # the C string encoder json.dumps uses (ensure_ascii=False); same output as the Python one
+    from _json import encode_basestring as _encode_text
+except ImportError:  # pragma: no cover - CPython always has it
+    _encode_text = py_encode_basestring
 _IDENTIFIER_DEFS: Final[Mapping[str, SubjectKind]] = {"uscc": "uscc", "resident_id": "resident_id"}
 _REF_PREFIX: Final = "#/$defs/"
 
 
 # ---------------------------------------------------------------------------------------
 # Encoding helpers
+
+
+def _jcs_text(value: str) -> bytes:
+    """``canonicalize(value)`` for a ``str``, in one C call: the ``json`` string encoder (no
+    ASCII escaping) escapes exactly what RFC 8785 escapes, the same way; a surrogate (which
+    UTF-8 cannot encode) goes to :func:`canonicalize` to be refused there."""
+    try:
+        return _encode_text(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return canonicalize(value)
 
 
 def hex0x(value: bytes) -> str:
@@ -145,6 +166,8 @@ def _object(
 ) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise MalformedObject(pointer, "must be a JSON object")
+    if not optional and isinstance(required, tuple) and value.keys() == set(required):
+        return cast(Mapping[str, object], value)  # exactly the required members
     req = list(required)
     allowed = set(req) | set(optional)
     for key in value:
@@ -258,17 +281,17 @@ class Record:
         return b"".join(
             (
                 b'{"catalog":',
-                canonicalize(self.catalog),
+                _jcs_text(self.catalog),
                 b',"category":',
-                canonicalize(self.category),
+                _jcs_text(self.category),
                 b',"fields":',
                 self.fields_jcs,
-                b',"org":"',
-                hex0x(self.org).encode("ascii"),
+                b',"org":"0x',
+                hexlify(self.org),
                 b'","subject":{"id":',
-                canonicalize(self.subject.value),
+                _jcs_text(self.subject.value),
                 b',"kind":',
-                canonicalize(self.subject.kind),
+                _jcs_text(self.subject.kind),
                 b"}}",
             )
         )
@@ -305,7 +328,7 @@ def parse_record(obj: object, catalog: Catalog) -> Record:
     fields = doc["fields"]
     if not isinstance(fields, Mapping):
         raise MalformedObject("/fields", "must be a JSON object")
-    category.validate_fields(fields)
+    _validate_fields(category, fields)
     _check_identifier_fields(category, fields)
     fields_jcs = canonicalize(fields)
     return Record(version, category.code, org, subject, fields_jcs)
@@ -324,14 +347,84 @@ def _parse_subject(value: object) -> SubjectId:
 
 def _normalised_identifier(kind: SubjectKind, raw: str, what: str) -> SubjectId:
     try:
-        return parse_canonical_subject_id(raw, kind=kind)
+        return _canonical_identifier(kind, raw)
     except InvalidIdentifier as exc:
         raise InvalidIdentifier(f"{what}: {exc}", check=exc.check) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_identifier(kind: SubjectKind, raw: str) -> SubjectId:
+    """:func:`parse_canonical_subject_id`, remembered: a batch names the same authorities
+    (and often the same subjects) over and over. Refusals are not cached (they raise)."""
+    return parse_canonical_subject_id(raw, kind=kind)
 
 
 @functools.lru_cache(maxsize=64)
 def _schema_of(schema_json: str) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], json.loads(schema_json))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_schema(schema_json: str) -> jsonschema_rs.Validator:
+    """The category schema compiled once (Rust, ``jsonschema_rs``; ``format`` asserted).
+    Imported here, not at the top: verifiers import this module and never validate fields."""
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(json.loads(schema_json), validate_formats=True)
+
+
+def _validate_fields(category: Category, fields: Mapping[str, object]) -> None:
+    """:meth:`Category.validate_fields`, at compiled speed on the accepting path.
+
+    The compiled schema answers first; only when it refuses (or cannot take the value, e.g.
+    a non-finite float) does the catalog's own validator run — it is the reference, and it
+    names the first error in its fixed order. So the compiled schema can only make the check
+    faster, never looser than the reference on what it refuses; ``tests/unit/
+    test_records.py`` checks that it accepts nothing the reference refuses.
+    """
+    try:
+        if _compiled_schema(category.schema_json).is_valid(fields):
+            return
+    except (ValueError, TypeError, OverflowError):
+        pass
+    category.validate_fields(fields)
+
+
+_IdentifierPlan: TypeAlias = tuple[
+    tuple[tuple[str, SubjectKind], ...], tuple[tuple[str, Mapping[str, Any]], ...]
+]
+
+
+@functools.lru_cache(maxsize=64)
+def _identifier_plan(schema_json: str) -> _IdentifierPlan | None:
+    """Where a category's identifier-typed fields are, found once: top-level members whose
+    schema is exactly an identifier ``$ref`` (checked directly) and other top-level members
+    that reach one (walked). ``None`` when the schema's root itself reaches one (walk it all).
+    """
+    schema = _schema_of(schema_json)
+    defs: Mapping[str, Any] = schema.get("$defs", {})
+    properties = schema.get("properties")
+    rest = {k: v for k, v in schema.items() if k not in ("properties", "$defs")}
+    if not isinstance(properties, Mapping) or _mentions_identifier(rest, defs):
+        return None
+    direct: list[tuple[str, SubjectKind]] = []
+    nested: list[tuple[str, Mapping[str, Any]]] = []
+    for name, sub in properties.items():
+        if not isinstance(sub, Mapping) or not _mentions_identifier(sub, defs):
+            continue
+        ref = sub.get("$ref")
+        target = ref.removeprefix(_REF_PREFIX) if isinstance(ref, str) else ""
+        kind = _IDENTIFIER_DEFS.get(target) if ref == _REF_PREFIX + target else None
+        others = {k: v for k, v in sub.items() if k != "$ref"}
+        if (
+            kind is not None
+            and not _mentions_identifier(others, defs)
+            and not _mentions_identifier(defs.get(target), defs)
+        ):
+            direct.append((name, kind))
+        else:
+            nested.append((name, sub))
+    return tuple(direct), tuple(nested)
 
 
 def _check_identifier_fields(category: Category, fields: Mapping[str, object]) -> None:
@@ -342,7 +435,18 @@ def _check_identifier_fields(category: Category, fields: Mapping[str, object]) -
     """
     schema = _schema_of(category.schema_json)
     defs: Mapping[str, Any] = schema.get("$defs", {})
-    _walk_identifiers(schema, defs, fields, ())
+    plan = _identifier_plan(category.schema_json)
+    if plan is None:
+        _walk_identifiers(schema, defs, fields, ())
+        return
+    direct, nested = plan
+    for name, kind in direct:
+        value = fields.get(name)
+        if isinstance(value, str):
+            _normalised_identifier(kind, value, f"fields{_ptr(name)}")
+    for name, sub in nested:
+        if name in fields:
+            _walk_identifiers(sub, defs, fields[name], (name,))
 
 
 def _mentions_identifier(
@@ -414,14 +518,50 @@ def commitment(record: Record | Mapping[str, object], salt: bytes) -> bytes:
 # §3 batches
 
 
-def _batch_tree(commitments: Sequence[bytes]) -> MemoryTree:
+def _check_batch(commitments: Sequence[bytes]) -> None:
     if not commitments:
         raise ValueError("a batch holds at least one record")
     if len(commitments) > _UINT32:
         raise ValueError("a batch holds at most 2**32 - 1 records")
     for c in commitments:
         _check_bytes(c, 32, "a commitment")
+
+
+def _batch_tree(commitments: Sequence[bytes]) -> MemoryTree:
+    _check_batch(commitments)
     return MemoryTree(leaf_hash(c) for c in commitments)
+
+
+def _batch_levels(commitments: Sequence[bytes]) -> list[list[bytes]]:
+    """The batch tree bottom-up: ``levels[0]`` the leaf hashes, each next level the pairs of
+    the one below with an unpaired last node carried up unchanged — the same tree as RFC 9162's
+    split at the largest power of two below ``n``; ``levels[-1][0]`` is the root."""
+    _check_batch(commitments)
+    sha256 = hashlib.sha256
+    level = [sha256(b"\x00" + c).digest() for c in commitments]
+    levels = [level]
+    while len(level) > 1:
+        up = [
+            sha256(b"\x01" + level[j] + level[j + 1]).digest() for j in range(0, len(level) - 1, 2)
+        ]
+        if len(level) & 1:
+            up.append(level[-1])
+        levels.append(up)
+        level = up
+    return levels
+
+
+def _path_texts(levels: list[list[bytes]]) -> list[bytes]:
+    """The JSON array of every leaf's inclusion path (``["<hex>",…]``, leaf to root), built
+    top-down so that leaves share the text of their common upper path."""
+    above = [b""]  # per node of the level above: its path's elements, each ',"<hex>"'
+    for level in reversed(levels[:-1]):
+        n = len(level)
+        above = [
+            (b',"' + hexlify(level[j ^ 1]) + b'"' if j ^ 1 < n else b"") + above[j >> 1]
+            for j in range(n)
+        ]
+    return [b"[" + tail[1:] + b"]" for tail in above]
 
 
 def batch_root(commitments: Sequence[bytes]) -> bytes:
@@ -431,7 +571,7 @@ def batch_root(commitments: Sequence[bytes]) -> bytes:
     Raises:
         ValueError: an empty batch or a commitment that is not 32 bytes.
     """
-    return _batch_tree(commitments).root()
+    return _batch_levels(commitments)[-1][0]
 
 
 def batch_paths(commitments: Sequence[bytes]) -> list[list[bytes]]:
@@ -632,7 +772,7 @@ def subject_tag(pepper: bytes, record_commitment: bytes, subject_commitment: byt
     _check_bytes(record_commitment, 32, "record commitment")
     _check_bytes(subject_commitment, 32, "subject commitment")
     message = _SUBJECT_TAG_PREFIX + record_commitment + subject_commitment
-    return hmac.new(pepper, message, hashlib.sha256).digest()
+    return hmac.digest(pepper, message, "sha256")
 
 
 @dataclass(frozen=True, slots=True)
@@ -745,6 +885,96 @@ def parse_leaf_entry(obj: object) -> LeafEntry:
 def leaf_bytes(entry: Mapping[str, object]) -> bytes:
     """The bytes the records log hashes for ``entry``: its RFC 8785 canonical JSON."""
     return canonicalize(entry)
+
+
+def leaf_entries(
+    sub: Submission,
+    subject_commitments: Sequence[bytes],
+    *,
+    received_at: int,
+    pepper: bytes,
+) -> list[bytes]:
+    """The JCS bytes of every record's version-2 leaf entry, in record order, built in one
+    pass: equal to ``leaf_bytes(make_leaf_entry(...))`` with ``sub.leaf_signatures()[i]`` for
+    each record ``i`` (the batch tree built once, the members every entry shares encoded
+    once; every value here is hex, a catalog code or an integer, so JCS is the plain text).
+
+    Raises:
+        ValueError: ``subject_commitments`` does not match the records, or a value is out of
+            range.
+    """
+    records = sub.records
+    if len(subject_commitments) != len(records):
+        raise ValueError("one subject commitment per record")
+    _check_uint(received_at, _UINT64, "received_at")
+    _check_uint(sub.signed_at, _UINT64, "signed_at")
+    _check_bytes(sub.nonce, 32, "nonce")
+    _check_bytes(sub.org, 32, "org id")
+    shared = (
+        b'","kind":"record","org":"'
+        + hex0x(sub.org).encode("ascii")
+        + b'","received_at":'
+        + str(received_at).encode("ascii")
+        + b',"sig":{'
+    )
+    sig_tail = (
+        b'"nonce":"'
+        + hex0x(sub.nonce).encode("ascii")
+        + b'","scheme":"'
+        + SIGNATURE_SCHEME.encode("ascii")
+        + b'","signed_at":'
+        + str(sub.signed_at).encode("ascii")
+        + b',"type":"'
+        + sub.type.encode("ascii")
+        + b'","value":"'
+        + hex0x(sub.signature).encode("ascii")
+        + b'"},"subject_tag":"'
+    )
+    categories: dict[str, bytes] = {}
+    if sub.type == "CreditRecord":
+        batch: list[bytes] = [b""]
+    else:
+        levels = _batch_levels(sub.commitments)
+        root = hexlify(levels[-1][0])
+        count = str(len(records)).encode("ascii")
+        batch = [
+            b'"batch":{"count":'
+            + count
+            + b',"index":'
+            + str(i).encode("ascii")
+            + b',"path":'
+            + path
+            + b',"root":"'
+            + root
+            + b'"},'
+            for i, path in enumerate(_path_texts(levels))
+        ]
+    out = []
+    for r, subject, position in zip(records, subject_commitments, batch, strict=True):
+        category = r.record.category
+        head = categories.get(category)
+        if head is None:
+            if not isinstance(category, str) or not category:
+                raise ValueError("category must be a non-empty str")
+            head = categories[category] = (
+                b'{"category":' + canonicalize(category) + b',"commitment":"'
+            )
+        commitment = r.commitment
+        if len(subject) != 32:
+            raise ValueError("subject commitment must be exactly 32 bytes")
+        tag = hmac.digest(pepper, _SUBJECT_TAG_PREFIX + commitment + subject, "sha256")
+        out.append(
+            head
+            + hexlify(commitment)
+            + shared
+            + position
+            + sig_tail
+            + hexlify(tag)
+            + b'","v":'
+            + _LEAF_V
+            + b"}"
+        )
+    return out
 
 
 def record_id(entry_bytes: bytes) -> str:
@@ -890,6 +1120,9 @@ class SubmittedRecord:
     record: Record
     salt: bytes = field(repr=False)
     commitment: bytes
+    fields: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The record's ``fields`` as parsed from the submission (validated; read, never
+    modified), so that the gateway need not decode :attr:`Record.fields` again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1006,5 +1239,6 @@ def parse_submission(
             raise MalformedObject(
                 _ptr("records", i, "record", "org"), "must equal the signing org (/signature/org)"
             )
-        records.append(SubmittedRecord(record, salt, commitment(record, salt)))
+        fields = entry["record"]["fields"]  # type: ignore[index]  # parse_record checked it
+        records.append(SubmittedRecord(record, salt, commitment(record, salt), fields))
     return Submission(tuple(records), org, sig_type, signed_at, nonce, value)

@@ -476,3 +476,65 @@ class DbLog:
         if size > current:
             raise NotFound(f"log {self._name!r} has {current} leaves, not {size}")
         return size
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk rows for batch-native ingest (gateway/_service.py ``_store``): one driver-level
+# ``executemany`` / one query for a whole batch, no per-row ORM or Core parameter work. Values
+# go to the driver as they are (str, int, bytes, bool, None), so only for columns whose
+# SQLAlchemy type does no conversion.
+# ---------------------------------------------------------------------------------------------
+
+
+def insert_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """INSERT ``rows`` (tuples of values for ``columns``, in that order; every column the table
+    needs: no column defaults are applied) into ``table`` in one ``executemany`` on the
+    driver, in the caller's transaction.
+
+    Raises:
+        ValueError: a column the table does not have (before any SQL runs).
+        IntegrityError: a constraint refused a row (the caller rolls back).
+    """
+    unknown = set(columns) - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"no such column(s) in {table.name}: {sorted(unknown)}")
+    if not rows:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"  # as the driver spells it
+    # identifiers only from the table's own definition (checked above), values as parameters
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, list(rows))  # a list of parameter sets: executemany
+
+
+def present_keys(
+    conn: sa.Connection, table: sa.Table, column: str, keys: Sequence[bytes]
+) -> set[bytes]:
+    """Which of ``keys`` are already in ``table.column``, in one query.
+
+    Raises:
+        ValueError: a column the table does not have.
+    """
+    if column not in table.c:
+        raise ValueError(f"no column {column} in {table.name}")
+    if not keys:
+        return set()
+    if conn.dialect.name == "postgresql":
+        found = conn.exec_driver_sql(
+            f"SELECT {column} FROM {table.name} WHERE {column} = ANY(%s)",  # noqa: S608
+            (list(keys),),
+        )
+    else:
+        marks = ", ".join(["?"] * len(keys))
+        found = conn.exec_driver_sql(
+            f"SELECT {column} FROM {table.name} WHERE {column} IN ({marks})",  # noqa: S608
+            tuple(keys),
+        )
+    return {bytes(k) for (k,) in found}
