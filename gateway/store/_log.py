@@ -56,7 +56,7 @@ from gateway.domain.merkle import EMPTY_ROOT, Node, leaf_hash, node_hash
 from gateway.store._errors import DuplicateEntry, InvalidRange, LogCorrupted, NotFound
 from gateway.store._models import LOG_ENTRY_TABLE, LOG_HEAD_TABLE, LOG_NODE_TABLE
 
-__all__ = ["MAX_ENTRIES_PER_READ", "DbLog"]
+__all__ = ["MAX_ENTRIES_PER_READ", "DbLog", "append_on_sqlite_cursor"]
 
 MAX_ENTRIES_PER_READ: Final = 10_000
 """Upper bound on ``end - start`` for :meth:`DbLog.entries`."""
@@ -241,7 +241,7 @@ class DbLog:
         end = int(moved)
         start = end - len(leaves)
         last = conn.execute(_LAST_ENTRY, {"name_": self._name}).scalar_one_or_none()
-        self._check_head(start, last)
+        _check_head(self._name, start, last)
         completed = _completed(start, end, leaves, self.get_nodes(_edge_keys(start, end)))
         try:
             self._insert_entries(conn, start, entries, leaves)
@@ -256,44 +256,8 @@ class DbLog:
     def _append_sqlite(
         self, conn: sa.Connection, entries: Sequence[bytes], leaves: list[bytes]
     ) -> list[int]:
-        """:meth:`append` on SQLite through the driver's cursor, four statements: move the
-        head and read the last stored index (one), the right-edge nodes (:meth:`get_nodes`),
-        the entries, the nodes. No SQLAlchemy statement handling: every read commits here."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        name = self._name
-        moved = _driver(cursor.execute, _ADVANCE_HEAD_SQLITE, (len(leaves), name, name))
-        row = moved.fetchone()
-        if row is None:
-            raise NotFound(f"log {name!r} does not exist")
-        end = int(row[0])
-        start = end - len(leaves)
-        self._check_head(start, row[1])
-        edge = self.get_nodes(_edge_keys(start, end))
-        completed = _completed(start, end, leaves, edge)
-        try:
-            _driver(
-                cursor.executemany,
-                _INSERT_ENTRIES_SQLITE,
-                [
-                    (name, start + j, e, h)
-                    for j, (e, h) in enumerate(zip(entries, leaves, strict=True))
-                ],
-            )
-        except IntegrityError as exc:
-            raise DuplicateEntry(
-                f"log {name!r}: an appended entry is already in the log "
-                "(or entries exist beyond the head: the log is corrupted)"
-            ) from exc
-        _driver(
-            cursor.executemany,
-            _INSERT_NODES_SQLITE,
-            [
-                (name, level, first + j, h)
-                for level, first, nodes in completed
-                for j, h in enumerate(nodes)
-            ],
-        )
-        return list(range(start, end))
+        return _append_on_cursor(cursor, self._name, entries, leaves, self.get_nodes)
 
     # -----------------------------------------------------------------------------------------
     # Tree heads and proofs
@@ -474,18 +438,6 @@ class DbLog:
                 ],
             )
 
-    def _check_head(self, start: int, last: object) -> None:
-        """The head (before this append) must be the number of stored entries: the last one
-        (``last``, its index or None) is at ``start - 1`` (a primary-key lookup). A lowered
-        head would make the append collide with stored entries, a raised one skip indices:
-        refuse both."""
-        stored = 0 if last is None else int(last) + 1  # type: ignore[call-overload]
-        if stored != start:
-            raise LogCorrupted(
-                f"log {self._name!r}: the head says {start} entries but the last stored entry "
-                f"is number {stored}: the head was altered; refusing to append"
-            )
-
     def _read_size(self, conn: sa.Connection) -> int | None:
         size = conn.execute(
             sa.select(_HEAD.size).where(_HEAD.log_name == self._name)
@@ -547,3 +499,81 @@ def _driver(call: Callable[[str, Any], Any], statement: str, params: Any) -> Any
         return call(statement, params)
     except sqlite3.DatabaseError as exc:
         raise sa.exc.DBAPIError.instance(statement, params, exc, sqlite3.DatabaseError) from exc
+
+
+def _check_head(name: str, start: int, last: object) -> None:
+    """The head (before this append) must be the number of stored entries: the last one
+    (``last``, its index or None) is at ``start - 1`` (a primary-key lookup). A lowered head
+    would make the append collide with stored entries, a raised one skip indices: refuse
+    both."""
+    stored = 0 if last is None else int(last) + 1  # type: ignore[call-overload]
+    if stored != start:
+        raise LogCorrupted(
+            f"log {name!r}: the head says {start} entries but the last stored entry "
+            f"is number {stored}: the head was altered; refusing to append"
+        )
+
+
+def _append_on_cursor(
+    cursor: sqlite3.Cursor,
+    name: str,
+    entries: Sequence[bytes],
+    leaves: list[bytes],
+    get_nodes: Callable[[list[Node]], dict[Node, bytes]],
+) -> list[int]:
+    """:meth:`DbLog.append` on SQLite through the driver's cursor, four statements: move the
+    head and read the last stored index (one), the right-edge nodes (``get_nodes``), the
+    entries, the nodes. No SQLAlchemy statement handling: every read commits here."""
+    moved = _driver(cursor.execute, _ADVANCE_HEAD_SQLITE, (len(leaves), name, name))
+    row = moved.fetchone()
+    if row is None:
+        raise NotFound(f"log {name!r} does not exist")
+    end = int(row[0])
+    start = end - len(leaves)
+    _check_head(name, start, row[1])
+    completed = _completed(start, end, leaves, get_nodes(_edge_keys(start, end)))
+    try:
+        _driver(
+            cursor.executemany,
+            _INSERT_ENTRIES_SQLITE,
+            [(name, start + j, e, h) for j, (e, h) in enumerate(zip(entries, leaves, strict=True))],
+        )
+    except IntegrityError as exc:
+        raise DuplicateEntry(
+            f"log {name!r}: an appended entry is already in the log "
+            "(or entries exist beyond the head: the log is corrupted)"
+        ) from exc
+    _driver(
+        cursor.executemany,
+        _INSERT_NODES_SQLITE,
+        [
+            (name, level, first + j, h)
+            for level, first, nodes in completed
+            for j, h in enumerate(nodes)
+        ],
+    )
+    return list(range(start, end))
+
+
+def append_on_sqlite_cursor(
+    cursor: sqlite3.Cursor, log_name: str, entries: Sequence[bytes]
+) -> list[int]:
+    """:meth:`DbLog.append` for a caller driving a SQLite transaction on the driver's cursor
+    itself (begun with ``BEGIN IMMEDIATE``: the access log's group commit); the same checks
+    and errors, the same rows."""
+    if not entries:
+        return []
+    leaves = [leaf_hash(e) for e in entries]
+    if len(set(leaves)) != len(leaves):
+        raise DuplicateEntry(f"log {log_name!r}: the batch holds the same entry twice")
+
+    def get_nodes(keys: list[Node]) -> dict[Node, bytes]:
+        if not keys:
+            return {}
+        got = _driver(cursor.execute, _NODES_SQLITE_RAW, (json.dumps(keys), log_name))
+        nodes = {(int(level), int(idx)): bytes(h) for level, idx, h in got}
+        if len(nodes) != len(set(keys)):
+            raise LogCorrupted(f"log {log_name!r}: a right-edge node is missing")
+        return nodes
+
+    return _append_on_cursor(cursor, log_name, entries, leaves, get_nodes)
