@@ -49,9 +49,8 @@ sys.path.insert(
 import httpx
 import sqlalchemy as sa
 
-from gateway._audit import chain_checkpoints, verify_log
 from gateway._devnet import load_consortium
-from gateway.client import DepartmentClient, ReaderClient, build_log_request
+from gateway.client import DepartmentClient, ReaderClient
 from gateway.domain.canonical import canonicalize
 from gateway.domain.catalog import load_catalog
 from gateway.domain.identifiers import make_uscc
@@ -70,6 +69,8 @@ CLI = str(Path(sys.executable).parent / "creditchain")
 
 def _log_signer(deployment: Deployment, auditor: Any) -> Any:
     """The auditor's signed LogRequests for `audit verify` (entries are not public)."""
+    from gateway.client import build_log_request  # (not in every checkout --baseline runs)
+
     sign = fast_typed_signer(
         auditor.account(), signing_domain(deployment.chain_id, deployment.address("Membership"))
     )
@@ -613,6 +614,8 @@ def main() -> int:
 
         # audit verify over a large access log
         if args.audit_entries:
+            from gateway._audit import chain_checkpoints, verify_log
+
             engine = make_engine(f"sqlite:///{data / 'gateway.db'}")
             with session_scope(engine, read_only=True) as s:
                 have = DbLog(s, "access").size()
