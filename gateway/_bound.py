@@ -37,7 +37,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import sqlalchemy as sa
 
@@ -53,10 +53,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REASON",
+    "Candidate",
     "ChainStatuses",
     "LogStatus",
     "RowFacts",
+    "candidates_by_id",
+    "candidates_by_subject",
     "chain_statuses",
+    "check_candidates",
     "check_rows",
     "load_bound",
     "record_entries",
@@ -125,6 +129,76 @@ def _both_sql(conn: sa.Connection, n: int) -> str:
 
 
 _CHUNK = 500
+
+
+class Candidate(NamedTuple):
+    """A record row as a read finds it, with what binds it, all from one SELECT: the
+    :data:`FACT_COLUMNS`, the envelope, the records-log entry at the row's ``log_index``
+    (``leaf_entry``, None when absent) and the number of its ``status_change`` rows
+    (``changes``: its status leaves are looked up only when there are some)."""
+
+    record_id: str
+    log_index: int
+    org_id: str
+    category: str
+    subject_commitment: str
+    commitment: str
+    status: str
+    status_version: int
+    successor: str | None
+    received_at: int
+    erased: bool
+    envelope: bytes | None
+    leaf_entry: bytes | None
+    changes: int
+
+
+_CANDIDATES_SQL: Final = (
+    "SELECT r.record_id, r.log_index, r.org_id, r.category, r.subject_commitment, "
+    "r.commitment, r.status, r.status_version, r.successor, r.received_at, "
+    "r.envelope IS NULL, r.envelope, e.entry, "
+    "(SELECT count(*) FROM status_change sc WHERE sc.record_id = r.record_id) "
+    "FROM record r LEFT JOIN log_entry e ON e.log_name = 'records' AND e.idx = r.log_index "
+    "WHERE {where}"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_sql(paramstyle: str, n_categories: int) -> str:
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[paramstyle]
+    if n_categories < 0:
+        where = f"r.record_id = {mark}"
+    else:  # only placeholders are interpolated
+        marks = ", ".join([mark] * n_categories)
+        where = f"r.subject_commitment = {mark} AND r.category IN ({marks}) ORDER BY r.log_index"
+    return _CANDIDATES_SQL.format(where=where)
+
+
+def _candidates(conn: sa.Connection, sql: str, params: tuple[Any, ...]) -> list[Candidate]:
+    # Driver SQL (on SQLite through the driver's cursor: no SQLAlchemy statement handling,
+    # this runs on every read). One statement reads the rows and their leaves together, in
+    # one snapshot.
+    if conn.dialect.name == "sqlite":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        raw = cursor.execute(sql, params).fetchall()
+    else:
+        raw = conn.exec_driver_sql(sql, params).all()
+    return [Candidate._make(r) for r in raw]
+
+
+def candidates_by_id(conn: sa.Connection, record_id: str) -> list[Candidate]:
+    """The row of ``record_id`` (none or one) with what binds it."""
+    return _candidates(conn, _candidates_sql(conn.dialect.paramstyle, -1), (record_id,))
+
+
+def candidates_by_subject(
+    conn: sa.Connection, commitment: str, categories: Sequence[str]
+) -> list[Candidate]:
+    """The rows of subject ``commitment`` in ``categories`` (in log order) with what binds
+    them."""
+    cats = list(dict.fromkeys(categories))
+    sql = _candidates_sql(conn.dialect.paramstyle, len(cats))
+    return _candidates(conn, sql, (commitment, *cats))
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +477,31 @@ def check_rows(
     if not rows:
         return {}
     facts = [RowFacts.of(r) for r in rows]
-    bad = _problems(gw, conn, facts, block)
+    return _report(gw, conn, facts, block, _problems(gw, conn, facts, block))
+
+
+def check_candidates(
+    gw: Gateway, conn: sa.Connection, rows: Sequence[Candidate], *, block: int
+) -> dict[str, list[str]]:
+    """:func:`check_rows` of rows read with their leaf entries (:func:`candidates_by_id`,
+    :func:`candidates_by_subject`): the status leaves are read (one more SELECT) only for
+    rows that have status changes. Every row is still checked in full on every read."""
+    if not rows:
+        return {}
+    facts = [RowFacts.of(r) for r in rows]
+    entries = {r.log_index: bytes(r.leaf_entry) for r in rows if r.leaf_entry is not None}
+    changed = [r.record_id for r in rows if r.changes]
+    leaves = status_leaves(conn, changed) if changed else {}
+    return _report(gw, conn, facts, block, _problems(gw, conn, facts, block, (entries, leaves)))
+
+
+def _report(
+    gw: Gateway,
+    conn: sa.Connection,
+    facts: Sequence[RowFacts],
+    block: int,
+    bad: dict[str, list[str]],
+) -> dict[str, list[str]]:
     if bad:
         stale = [f for f in facts if f.record_id in bad]
         for rid in _moved_on(gw, conn, stale, block):
@@ -414,11 +512,15 @@ def check_rows(
 
 
 def _problems(
-    gw: Gateway, conn: sa.Connection, facts: Sequence[RowFacts], block: int
+    gw: Gateway,
+    conn: sa.Connection,
+    facts: Sequence[RowFacts],
+    block: int,
+    fetched: tuple[dict[int, bytes], dict[str, list[tuple[int, bytes | None]]]] | None = None,
 ) -> dict[str, list[str]]:
     # No memo of rows found bound: a row rewound to an earlier, once-bound state (before a
     # status leaf appended since) must be looked up again, and only the leaves can tell.
-    entries, leaves = _leaves_and_entries(conn, facts)
+    entries, leaves = _leaves_and_entries(conn, facts) if fetched is None else fetched
     index = chain_statuses(gw)
     bad: dict[str, list[str]] = {}
     for f in facts:

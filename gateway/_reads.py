@@ -20,7 +20,15 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from gateway._access_index import TAG_SALT_BYTES, subject_tag, tag_key, verified_decisions
-from gateway._bound import FACT_COLUMNS, REASON, chain_statuses, check_rows
+from gateway._bound import (
+    FACT_COLUMNS,
+    REASON,
+    candidates_by_id,
+    candidates_by_subject,
+    chain_statuses,
+    check_candidates,
+    check_rows,
+)
 from gateway._freetext import subject_objections
 from gateway._group_commit import GroupCommitter, PendingAccess
 from gateway._refusals import audit_refusal, log_read_refusal, log_refusal, refusal_logger
@@ -70,11 +78,6 @@ _READ_MEMBERS = {
 
 _RECORD: sa.Table = Record.__table__  # type: ignore[attr-defined]
 _CANDIDATE = sa.select(*FACT_COLUMNS, _RECORD.c.envelope)  # every column decisions read
-_BY_ID = _CANDIDATE.where(_RECORD.c.record_id == sa.bindparam("record_id"))
-_BY_SUBJECT = _CANDIDATE.where(
-    _RECORD.c.subject_commitment == sa.bindparam("subject"),
-    _RECORD.c.category.in_(sa.bindparam("categories", expanding=True)),
-).order_by(_RECORD.c.log_index)
 
 
 class AccessDenied(Forbidden):
@@ -231,22 +234,18 @@ class Reader:
 
         # the chain's record statuses first, then the rows (gateway/_bound.py says why)
         bound_block = chain_statuses(gw).advance(self.confirmed_block()[0])
-        # candidates (Core statements built once: this is the hot path)
+        # candidates and their leaf entries, one prepared statement (this is the hot path)
         with read_only(gw.engine).connect() as conn:
             if record_id is not None:
-                rows = list(conn.execute(_BY_ID, {"record_id": record_id.hex()}).all())
+                rows = candidates_by_id(conn, record_id.hex())
                 # an unknown record id is decided (and logged) like a known one it may not see
                 commitment = bytes.fromhex(rows[0].subject_commitment) if rows else bytes(32)
             else:
                 assert subject is not None
                 commitment = subject_commitment(gw.secrets.pepper, subject)
-                rows = list(
-                    conn.execute(
-                        _BY_SUBJECT, {"subject": commitment.hex(), "categories": list(cats)}
-                    ).all()
-                )
+                rows = candidates_by_subject(conn, commitment.hex(), cats)
             rows = [r for r in rows if r.category in cats]
-            unbound = check_rows(gw, conn, rows, block=bound_block)  # edited rows decide nothing
+            unbound = check_candidates(gw, conn, rows, block=bound_block)  # edits decide nothing
 
         # the chain, at the latest confirmed block
         block, block_ts = self.confirmed_block()

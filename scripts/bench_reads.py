@@ -5,6 +5,14 @@ durable SQLite commit measured in the same run as the baseline.
 
     python scripts/bench_reads.py [--readers 50] [--reads 2000] [--workers 2]
                                   [--audit-entries 1000000] [--json]
+                                  [--baseline PATH ...] [--rounds 3] [--in-process 1000]
+
+``--baseline PATH`` (repeatable) runs the same benchmark against another checkout (e.g. the
+code before a change, ``git worktree add /tmp/base <commit>``), back to back with this one,
+alternating, ``--rounds`` times; it prints the medians of each figure per checkout and their
+ratios. Each run also measures reads in process (no HTTP: the same signed requests decided and
+committed by a gateway built in this process on an embedded chain), with the CPU per read split
+by step (µs per read, from cProfile, scaled to the unprofiled CPU).
 
 Every read is a signed ReadRequest checked against a statutory grant on chain, decided, and
 appended durably to the access log before the answer leaves. Bars (issue 4): p99 <= 50 ms at
@@ -30,14 +38,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# the checkout whose gateway is measured: --tree, by default this script's own
+sys.path.insert(
+    0,
+    sys.argv[sys.argv.index("--tree") + 1]
+    if "--tree" in sys.argv
+    else str(Path(__file__).resolve().parent.parent),
+)
 
 import httpx
 import sqlalchemy as sa
 
-from gateway._audit import chain_checkpoints, verify_log
 from gateway._devnet import load_consortium
-from gateway.client import DepartmentClient, ReaderClient, build_log_request
+from gateway.client import DepartmentClient, ReaderClient
 from gateway.domain.canonical import canonicalize
 from gateway.domain.catalog import load_catalog
 from gateway.domain.identifiers import make_uscc
@@ -48,12 +61,16 @@ from gateway.store import AccessDecision, DbLog, make_engine, session_scope
 from node import Deployment, GrantBasis, GrantParams, connect, free_port
 from tests.samples import sample_fields
 
+_HERE = Path(__file__).resolve().parent.parent
+TREE = Path(sys.path[0]).resolve()
 _DECISIONS: sa.Table = AccessDecision.__table__  # type: ignore[attr-defined]
 CLI = str(Path(sys.executable).parent / "creditchain")
 
 
 def _log_signer(deployment: Deployment, auditor: Any) -> Any:
     """The auditor's signed LogRequests for `audit verify` (entries are not public)."""
+    from gateway.client import build_log_request  # (not in every checkout --baseline runs)
+
     sign = fast_typed_signer(
         auditor.account(), signing_domain(deployment.chain_id, deployment.address("Membership"))
     )
@@ -184,6 +201,243 @@ def run_phase(port: int, bodies: list[bytes], readers: int, think: float) -> dic
 _JSON = {"content-type": "application/json"}
 
 
+# (step, the functions whose cumulative time it is: (file suffix, name)); the access-log commit
+# excludes nothing but the fsync's wait (CPU time is measured).
+STEPS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("signature recovery", [("gateway/domain/signing.py", "fast_recover_typed")]),
+    ("signer and org standing", [("gateway/_service.py", "_check_signer")]),
+    (
+        "chain (block, grant, status index)",
+        [
+            ("gateway/_reads.py", "confirmed_block"),
+            ("gateway/_reads.py", "grant_at"),
+            ("gateway/_bound.py", "advance"),
+        ],
+    ),
+    (
+        "candidate query",
+        [
+            ("gateway/_bound.py", "candidates_by_id"),
+            ("gateway/_bound.py", "candidates_by_subject"),
+        ],
+    ),
+    (
+        "row binding",
+        [("gateway/_bound.py", "check_rows"), ("gateway/_bound.py", "check_candidates")],
+    ),
+    ("open envelopes", [("gateway/_reads.py", "_open")]),
+    (
+        "decide",
+        [("gateway/domain/policy.py", "decide"), ("gateway/domain/policy.py", "request_basis")],
+    ),
+    ("access-log commit", [("gateway/_group_commit.py", "commit")]),
+    ("receipt", [("gateway/_service.py", "sign_receipt")]),
+]
+
+
+def in_process(n: int) -> dict[str, Any]:
+    """``n`` signed reads decided and committed by a gateway built in this process (embedded
+    chain, SQLite with the serving pragmas, no HTTP): CPU per read, and its split by step."""
+    import cProfile
+    import pstats
+
+    from gateway._config import AnchorPolicy, Settings
+    from node import embedded
+    from tests.integration.conftest import chain_clock, deployed_runtime
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-reads-inproc-"))
+    settings = Settings(
+        data_dir=tmp / "gw",
+        dev=True,
+        database_url=f"sqlite:///{tmp / 'gateway.db'}",
+        anchor=AnchorPolicy(max_merge_delay=60),
+    )
+    env = deployed_runtime(embedded(), settings, "test")
+    rt = env.runtime
+    gw, catalog, d = rt.gateway, rt.gateway.catalog, rt.deployment
+    try:
+        offset = chain_clock(env.chain) - time.time()
+        gw.clock = lambda: time.time() + offset  # type: ignore[method-assign]
+        # the embedded chain is slow to ask: keep its answers (anvil answers in ~0.3 ms)
+        rt.reader.block_cache_seconds = 3600
+        gw.members.ttl = 3600
+        tax, bank = rt.consortium["tax"], rt.consortium["bank"]
+        clock = lambda: time.time() + offset  # noqa: E731
+        common = {"chain_id": d.chain_id, "membership": d.address("Membership"), "clock": clock}
+        subjects = [{"kind": "uscc", "id": make_uscc(f"91610800MA{i:07d}")} for i in range(200)]
+        records = [
+            {
+                "catalog": catalog.version,
+                "category": "tax_credit_rating",
+                "org": tax.org_id,
+                "subject": s,
+                "fields": sample_fields("tax_credit_rating"),
+            }
+            for s in subjects
+        ]
+        dept = DepartmentClient(
+            "http://unused", tax.account(), bytes.fromhex(tax.org_id[2:]), **common
+        )
+        for start in range(0, len(records), 100):
+            gw.submit(json.dumps(dept.build(records[start : start + 100])).encode())
+        now = int(clock())
+        params = GrantParams(
+            subject=b"\x00" * 32,
+            grantee=bytes.fromhex(bank.org_id[2:]),
+            purpose=purpose_id("loan_approval"),
+            categories=catalog.category_mask(["tax_credit_rating"]),
+            valid_from=now - 86_400,
+            valid_until=now + 30 * 86_400,
+            basis=GrantBasis.STATUTORY,
+            evidence_hash=os.urandom(32),
+        )
+        nonce = os.urandom(32)
+        d.grants(env.chain).create_grant(rt.consortium["credit-office"].account(), params, nonce)
+        grant_id = params.grant_id(nonce)
+        for _ in range(3):
+            env.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        rc = ReaderClient("http://unused", bank.account(), bytes.fromhex(bank.org_id[2:]), **common)
+        mask = catalog.category_mask(["tax_credit_rating"])
+
+        def bodies(k: int) -> list[bytes]:
+            return [
+                json.dumps(
+                    rc.build(
+                        purpose="loan_approval",
+                        categories=["tax_credit_rating"],
+                        category_mask=mask,
+                        subject=subjects[i % len(subjects)],
+                        grant_id=grant_id,
+                    )
+                ).encode()
+                for i in range(k)
+            ]
+
+        for body in bodies(50):  # warm up
+            assert rt.reader.read(body)["decision"] == "allow"
+        plain, profiled = bodies(n), bodies(n)
+        t0 = time.process_time()
+        for body in plain:
+            rt.reader.read(body)
+        cpu = (time.process_time() - t0) / n
+        profile = cProfile.Profile(time.process_time)
+        profile.enable()
+        for body in profiled:
+            rt.reader.read(body)
+        profile.disable()
+        stats: dict[Any, Any] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+
+        def cumulative(wanted: list[tuple[str, str]]) -> float:
+            return sum(
+                v[3]
+                for (file, _, name), v in stats.items()
+                if any(file.endswith(suffix) and name == fn for suffix, fn in wanted)
+            )
+
+        total = cumulative([("gateway/_reads.py", "read")])
+        scale = cpu / (total / n) if total else 0.0
+        split = {step: cumulative(fns) / n * scale * 1e6 for step, fns in STEPS}
+        split["other (parse, entry, rows)"] = cpu * 1e6 - sum(split.values())
+        return {
+            "cpu_ms_per_read": round(cpu * 1000, 3),
+            "split_us": {k: round(v, 1) for k, v in split.items()},
+        }
+    finally:
+        rt.close()
+
+
+# the figures compared across checkouts: (name, path in a run's result, higher is better)
+FIGURES: list[tuple[str, tuple[str, ...], bool]] = [
+    ("gateway CPU ms/read (paced)", ("reads", "paced", "server_cpu_ms_per_read"), False),
+    ("gateway CPU ms/read (saturated)", ("reads", "saturated", "server_cpu_ms_per_read"), False),
+    ("in-process CPU ms/read", ("in_process", "cpu_ms_per_read"), False),
+    ("saturated reads/s", ("reads", "saturated", "throughput_per_s"), True),
+    ("paced p50 ms", ("reads", "paced", "p50_ms"), False),
+    ("paced p99 ms", ("reads", "paced", "p99_ms"), False),
+    ("durable commit ms (floor)", ("reads", "paced", "durable_commit_ms"), False),
+]
+
+
+def _figure(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Run this checkout and each ``--baseline`` back to back, alternating, ``--rounds``
+    times; print medians and ratios."""
+    trees = [_HERE, *(Path(b).resolve() for b in args.baseline)]
+    forwarded = [
+        "--readers", str(args.readers), "--reads", str(args.reads), "--rate", str(args.rate),
+        "--subjects", str(args.subjects), "--workers", str(args.workers),
+        "--audit-entries", "0", "--in-process", str(args.in_process), "--json",
+    ]  # fmt: skip
+    runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
+    for r in range(args.rounds):
+        for tree in trees if r % 2 == 0 else list(reversed(trees)):
+            print(f"round {r + 1}/{args.rounds}: {tree}", file=sys.stderr, flush=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--tree", str(tree), *forwarded],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(tree)},
+                check=False,
+            )
+            if not done.stdout.strip():
+                raise SystemExit(f"the run against {tree} failed:\n{done.stderr[-3000:]}")
+            runs[tree].append(json.loads(done.stdout))
+    medians: dict[Path, dict[str, float | None]] = {}
+    for tree, results in runs.items():
+        medians[tree] = {}
+        for name, path, _ in FIGURES:
+            values = [v for v in (_figure(x, path) for x in results) if v is not None]
+            medians[tree][name] = statistics.median(values) if values else None
+    splits = {
+        tree: {
+            step: statistics.median(x["in_process"]["split_us"][step] for x in results)
+            for step in results[0].get("in_process", {}).get("split_us", {})
+        }
+        for tree, results in runs.items()
+    }
+    report = {
+        "rounds": args.rounds,
+        "trees": [str(t) for t in trees],
+        "medians": {str(t): m for t, m in medians.items()},
+        "split_us": {str(t): s for t, s in splits.items()},
+        "runs": {str(t): r for t, r in runs.items()},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    names = ["this"] + [f"base{i + 1}" for i in range(len(trees) - 1)]
+    print(
+        f"reads, {args.rounds} rounds alternating (medians), {args.workers} worker processes, "
+        f"{args.readers} readers, {args.reads} reads per phase; load average "
+        f"{os.getloadavg()[0]:.1f} at the end"
+    )
+    for name, tree in zip(names, trees, strict=True):
+        print(f"  {name}: {tree}")
+    header = f"  {'figure':34s}" + "".join(f"{n:>10s}" for n in names)
+    header += "".join(f"{'this/' + n:>12s}" for n in names[1:])
+    print(header)
+    for fig, _, _ in FIGURES:
+        values = [medians[t][fig] for t in trees]
+        line = f"  {fig:34s}" + "".join(f"{'-' if v is None else f'{v:.2f}':>10s}" for v in values)
+        for v in values[1:]:
+            ratio = values[0] / v if values[0] is not None and v else None
+            line += f"{'-' if ratio is None else f'{ratio:.2f}x':>12s}"
+        print(line)
+    print("  in-process CPU split, µs per read (cProfile, scaled to the unprofiled CPU):")
+    steps = list(dict.fromkeys(s for t in trees for s in splits[t]))
+    for step in steps:
+        print(f"    {step:32s}" + "".join(f"{splits[t].get(step, 0.0):10.1f}" for t in trees))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readers", type=int, default=50)
@@ -205,7 +459,21 @@ def main() -> int:
         help="audit verify without comparing the access index with the log",
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="another checkout to measure back to back with this one (repeatable)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds with --baseline")
+    parser.add_argument(
+        "--in-process", type=int, default=1000, help="reads measured in process (0: none)"
+    )
+    parser.add_argument("--tree", default=str(_HERE), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.baseline:
+        return compare(args)
 
     data = Path(tempfile.mkdtemp(prefix="bench-reads-"))
     port, chain_port = free_port(), free_port()
@@ -230,6 +498,7 @@ def main() -> int:
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(data / "serve.log", "wb"),  # noqa: SIM115 - lives as long as the server
+        env={**os.environ, "PYTHONPATH": str(TREE)},
     )
     result: dict[str, object] = {}
     try:
@@ -345,6 +614,8 @@ def main() -> int:
 
         # audit verify over a large access log
         if args.audit_entries:
+            from gateway._audit import chain_checkpoints, verify_log
+
             engine = make_engine(f"sqlite:///{data / 'gateway.db'}")
             with session_scope(engine, read_only=True) as s:
                 have = DbLog(s, "access").size()
@@ -417,6 +688,8 @@ def main() -> int:
             serve.wait(30)
         except subprocess.TimeoutExpired:
             serve.kill()
+    if args.in_process:  # once the server has stopped: the CPU is this process's
+        result["in_process"] = in_process(args.in_process)
 
     reads = result["reads"]
     assert isinstance(reads, dict)
@@ -454,6 +727,14 @@ def main() -> int:
             f"{paced['durable_commit_ms']} ms median; paced read p50 = "
             f"{paced['p50_over_commit']}x that"
         )
+        inproc = result.get("in_process")
+        if isinstance(inproc, dict):
+            print(
+                f"  in process (no HTTP, one reader): {inproc['cpu_ms_per_read']} ms CPU per "
+                "read; µs per read by step (cProfile, scaled to the unprofiled CPU):"
+            )
+            for step, us in inproc["split_us"].items():
+                print(f"    {step:34s} {us:8.1f}")
         print(
             f"  bar: p99 <= 50 ms at {paced['readers']} concurrent readers (paced): "
             f"{paced['p99_ms']} ms {'ok' if paced['p99_ms'] <= 50 else 'MISSED'}; "

@@ -42,8 +42,9 @@ exception from :meth:`DbLog.append` the transaction must be rolled back.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Final
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -55,7 +56,7 @@ from gateway.domain.merkle import EMPTY_ROOT, Node, leaf_hash, node_hash
 from gateway.store._errors import DuplicateEntry, InvalidRange, LogCorrupted, NotFound
 from gateway.store._models import LOG_ENTRY_TABLE, LOG_HEAD_TABLE, LOG_NODE_TABLE
 
-__all__ = ["MAX_ENTRIES_PER_READ", "DbLog"]
+__all__ = ["MAX_ENTRIES_PER_READ", "DbLog", "append_on_sqlite_cursor"]
 
 MAX_ENTRIES_PER_READ: Final = 10_000
 """Upper bound on ``end - start`` for :meth:`DbLog.entries`."""
@@ -67,6 +68,19 @@ _ADVANCE_HEAD = (
     .values(size=_HEAD.size + sa.bindparam("count_"))
     .returning(_HEAD.size)
 )
+_ADVANCE_HEAD_SQLITE: Final = (
+    "UPDATE log_head SET size = size + ? WHERE log_name = ? "
+    "RETURNING size, (SELECT max(idx) FROM log_entry WHERE log_name = ?)"
+)
+"""SQLite: move the head and read the last stored entry's index in one statement (the
+transaction holds the write lock since BEGIN IMMEDIATE, so the subquery sees every committed
+entry). PostgreSQL keeps two statements: there, a subquery would read the snapshot taken
+before the UPDATE waited for the previous appender's lock."""
+_NODES_SQLITE_RAW: Final = (
+    "SELECT n.level, n.idx, n.hash FROM json_each(?) AS k CROSS JOIN log_node AS n"
+    " ON n.log_name = ? AND n.level = json_extract(k.value, '$[0]')"
+    " AND n.idx = json_extract(k.value, '$[1]')"
+)
 _NODE = LOG_NODE_TABLE.c
 _ENTRY = LOG_ENTRY_TABLE.c
 _LAST_ENTRY = sa.select(sa.func.max(_ENTRY.idx)).where(_ENTRY.log_name == sa.bindparam("name_"))
@@ -75,13 +89,8 @@ _LAST_ENTRY = sa.select(sa.func.max(_ENTRY.idx)).where(_ENTRY.log_name == sa.bin
 # One statement per get_nodes() whatever the number of keys, each key a primary-key lookup.
 # (A plain tuple-IN or an OR of key equalities makes SQLite scan the whole log's index range,
 # and a UNION ALL of point queries costs milliseconds of SQL compilation per call.)
-# SQLite: the keys arrive as one JSON array of [level, idx] pairs; CROSS JOIN fixes the join
-# order (keys outer), so each key is a primary-key search.
-_NODES_SQLITE: Final = sa.text(
-    "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k CROSS JOIN log_node AS n"
-    " ON n.log_name = :log_name AND n.level = json_extract(k.value, '$[0]')"
-    " AND n.idx = json_extract(k.value, '$[1]')"
-)
+# SQLite (_NODES_SQLITE_RAW, above): the keys arrive as one JSON array of [level, idx] pairs;
+# CROSS JOIN fixes the join order (keys outer), so each key is a primary-key search.
 _NODES_POSTGRESQL: Final = sa.text(
     "SELECT n.level, n.idx, n.hash"
     " FROM unnest(CAST(:levels AS integer[]), CAST(:idxs AS bigint[])) AS k(level, idx)"
@@ -184,8 +193,8 @@ class DbLog:
                 "log_name": self._name,
             }
             rows = conn.execute(_NODES_POSTGRESQL, params)
-        else:
-            rows = conn.execute(_NODES_SQLITE, {"keys": json.dumps(keys), "log_name": self._name})
+        else:  # driver SQL, no statement compiling: every read's append comes here
+            rows = conn.exec_driver_sql(_NODES_SQLITE_RAW, (json.dumps(keys), self._name))
         got: dict[Node, bytes] = {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
         if len(got) != len(wanted):
             missing = sorted(wanted - got.keys())
@@ -219,6 +228,8 @@ class DbLog:
         if len(set(leaves)) != len(leaves):
             raise DuplicateEntry(f"log {self._name!r}: the batch holds the same entry twice")
         conn = self._conn()
+        if conn.dialect.name == "sqlite":
+            return self._append_sqlite(conn, entries, leaves)
         # One statement takes the append lock (the head row's write lock; on SQLite the
         # database's, held since BEGIN IMMEDIATE) and reserves the indices; the rest of the
         # transaction sees what the previous holder committed.
@@ -229,31 +240,9 @@ class DbLog:
             raise NotFound(f"log {self._name!r} does not exist")
         end = int(moved)
         start = end - len(leaves)
-        self._check_head(conn, start)
-
-        # Right-edge nodes of the current tree that the new leaves complete a parent with:
-        # at level l, node (l, (start >> l) - 1) when (start >> l) is odd and level l gains nodes.
-        edge_keys = [
-            (level, (start >> level) - 1)
-            for level in range(end.bit_length())
-            if (start >> level) & 1 and (end >> level) > (start >> level)
-        ]
-        edge = self.get_nodes(edge_keys)
-
-        # Completed perfect subtrees, level by level: (level, first index, hashes).
-        completed: list[tuple[int, int, list[bytes]]] = [(0, start, leaves)]
-        level, first, current = 0, start, leaves
-        while True:
-            if first & 1:  # pair the first new node with its stored left sibling
-                current = [edge[(level, first - 1)], *current]
-                first -= 1
-            if len(current) < 2:
-                break
-            current = [node_hash(current[j], current[j + 1]) for j in range(0, len(current) - 1, 2)]
-            level += 1
-            first >>= 1
-            completed.append((level, first, current))
-
+        last = conn.execute(_LAST_ENTRY, {"name_": self._name}).scalar_one_or_none()
+        _check_head(self._name, start, last)
+        completed = _completed(start, end, leaves, self.get_nodes(_edge_keys(start, end)))
         try:
             self._insert_entries(conn, start, entries, leaves)
         except IntegrityError as exc:
@@ -263,6 +252,12 @@ class DbLog:
             ) from exc
         self._insert_nodes(conn, completed)
         return list(range(start, end))
+
+    def _append_sqlite(
+        self, conn: sa.Connection, entries: Sequence[bytes], leaves: list[bytes]
+    ) -> list[int]:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return _append_on_cursor(cursor, self._name, entries, leaves, self.get_nodes)
 
     # -----------------------------------------------------------------------------------------
     # Tree heads and proofs
@@ -443,18 +438,6 @@ class DbLog:
                 ],
             )
 
-    def _check_head(self, conn: sa.Connection, start: int) -> None:
-        """The head (before this append) must be the number of stored entries: the last one
-        is at ``start - 1`` (a primary-key lookup). A lowered head would make the append
-        collide with stored entries, a raised one skip indices: refuse both."""
-        last = conn.execute(_LAST_ENTRY, {"name_": self._name}).scalar_one_or_none()
-        stored = 0 if last is None else int(last) + 1
-        if stored != start:
-            raise LogCorrupted(
-                f"log {self._name!r}: the head says {start} entries but the last stored entry "
-                f"is number {stored}: the head was altered; refusing to append"
-            )
-
     def _read_size(self, conn: sa.Connection) -> int | None:
         size = conn.execute(
             sa.select(_HEAD.size).where(_HEAD.log_name == self._name)
@@ -538,3 +521,119 @@ def present_keys(
             tuple(keys),
         )
     return {bytes(k) for (k,) in found}
+def _edge_keys(start: int, end: int) -> list[Node]:
+    """Right-edge nodes of the tree of ``start`` leaves that leaves ``[start, end)`` complete
+    a parent with: at level l, node (l, (start >> l) - 1) when (start >> l) is odd and level
+    l gains nodes."""
+    return [
+        (level, (start >> level) - 1)
+        for level in range(end.bit_length())
+        if (start >> level) & 1 and (end >> level) > (start >> level)
+    ]
+
+
+def _completed(
+    start: int, end: int, leaves: list[bytes], edge: dict[Node, bytes]
+) -> list[tuple[int, int, list[bytes]]]:
+    """The perfect subtrees that appending ``leaves`` at ``start`` completes, level by level:
+    (level, first index, hashes)."""
+    completed: list[tuple[int, int, list[bytes]]] = [(0, start, leaves)]
+    level, first, current = 0, start, leaves
+    while True:
+        if first & 1:  # pair the first new node with its stored left sibling
+            current = [edge[(level, first - 1)], *current]
+            first -= 1
+        if len(current) < 2:
+            break
+        current = [node_hash(current[j], current[j + 1]) for j in range(0, len(current) - 1, 2)]
+        level += 1
+        first >>= 1
+        completed.append((level, first, current))
+    return completed
+
+
+def _driver(call: Callable[[str, Any], Any], statement: str, params: Any) -> Any:
+    """Run a sqlite3 driver call; its errors become SQLAlchemy's (``IntegrityError``, …), as
+    on the Core path."""
+    try:
+        return call(statement, params)
+    except sqlite3.DatabaseError as exc:
+        raise sa.exc.DBAPIError.instance(statement, params, exc, sqlite3.DatabaseError) from exc
+
+
+def _check_head(name: str, start: int, last: object) -> None:
+    """The head (before this append) must be the number of stored entries: the last one
+    (``last``, its index or None) is at ``start - 1`` (a primary-key lookup). A lowered head
+    would make the append collide with stored entries, a raised one skip indices: refuse
+    both."""
+    stored = 0 if last is None else int(last) + 1  # type: ignore[call-overload]
+    if stored != start:
+        raise LogCorrupted(
+            f"log {name!r}: the head says {start} entries but the last stored entry "
+            f"is number {stored}: the head was altered; refusing to append"
+        )
+
+
+def _append_on_cursor(
+    cursor: sqlite3.Cursor,
+    name: str,
+    entries: Sequence[bytes],
+    leaves: list[bytes],
+    get_nodes: Callable[[list[Node]], dict[Node, bytes]],
+) -> list[int]:
+    """:meth:`DbLog.append` on SQLite through the driver's cursor, four statements: move the
+    head and read the last stored index (one), the right-edge nodes (``get_nodes``), the
+    entries, the nodes. No SQLAlchemy statement handling: every read commits here."""
+    moved = _driver(cursor.execute, _ADVANCE_HEAD_SQLITE, (len(leaves), name, name))
+    row = moved.fetchone()
+    if row is None:
+        raise NotFound(f"log {name!r} does not exist")
+    end = int(row[0])
+    start = end - len(leaves)
+    _check_head(name, start, row[1])
+    completed = _completed(start, end, leaves, get_nodes(_edge_keys(start, end)))
+    try:
+        _driver(
+            cursor.executemany,
+            _INSERT_ENTRIES_SQLITE,
+            [(name, start + j, e, h) for j, (e, h) in enumerate(zip(entries, leaves, strict=True))],
+        )
+    except IntegrityError as exc:
+        raise DuplicateEntry(
+            f"log {name!r}: an appended entry is already in the log "
+            "(or entries exist beyond the head: the log is corrupted)"
+        ) from exc
+    _driver(
+        cursor.executemany,
+        _INSERT_NODES_SQLITE,
+        [
+            (name, level, first + j, h)
+            for level, first, nodes in completed
+            for j, h in enumerate(nodes)
+        ],
+    )
+    return list(range(start, end))
+
+
+def append_on_sqlite_cursor(
+    cursor: sqlite3.Cursor, log_name: str, entries: Sequence[bytes]
+) -> list[int]:
+    """:meth:`DbLog.append` for a caller driving a SQLite transaction on the driver's cursor
+    itself (begun with ``BEGIN IMMEDIATE``: the access log's group commit); the same checks
+    and errors, the same rows."""
+    if not entries:
+        return []
+    leaves = [leaf_hash(e) for e in entries]
+    if len(set(leaves)) != len(leaves):
+        raise DuplicateEntry(f"log {log_name!r}: the batch holds the same entry twice")
+
+    def get_nodes(keys: list[Node]) -> dict[Node, bytes]:
+        if not keys:
+            return {}
+        got = _driver(cursor.execute, _NODES_SQLITE_RAW, (json.dumps(keys), log_name))
+        nodes = {(int(level), int(idx)): bytes(h) for level, idx, h in got}
+        if len(nodes) != len(set(keys)):
+            raise LogCorrupted(f"log {log_name!r}: a right-edge node is missing")
+        return nodes
+
+    return _append_on_cursor(cursor, log_name, entries, leaves, get_nodes)

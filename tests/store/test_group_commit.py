@@ -133,3 +133,41 @@ def test_the_raw_sqlite_statements_name_every_column_of_their_tables() -> None:
         assert name in g._INSERT_DECISIONS_SQLITE
     nonce_columns = {c.name for c in g._NONCES.columns} - {"id"}
     assert all(name in g._CLAIM_SQLITE_RAW for name in nonce_columns)
+
+
+@pytest.mark.parametrize("delta", [-1, 1])
+def test_an_altered_head_is_refused_to_every_caller(migrated: Engine, delta: int) -> None:
+    """The group commit's append (on SQLite, driven on the driver's cursor) checks the head
+    against the stored entries like DbLog.append: a lowered or raised ``log_head.size`` is
+    refused and the transaction leaves nothing."""
+    from gateway.store import LogCorrupted
+
+    committer = GroupCommitter(migrated)
+    for i in range(3):
+        committer.commit(pending(i))
+    with migrated.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE log_head SET size = size + :d WHERE log_name = 'access'"), {"d": delta}
+        )
+    batch = [pending(10), pending(11)]
+    committer._write(batch)
+    assert all(isinstance(b.error, LogCorrupted) and b.index is None for b in batch)
+    assert rows(migrated, "access_decision") == 3
+    assert rows(migrated, "submission") == 3
+    assert rows(migrated, "log_entry") == 3
+
+
+def test_each_batch_is_one_transaction_in_the_tree(migrated: Engine) -> None:
+    """Batches of every size after the first land where DbLog.append would put them."""
+    committer = GroupCommitter(migrated)
+    items = [pending(i) for i in range(40)]
+    cut = [1, 2, 5, 1, 13, 18]
+    pos = 0
+    for n in cut:
+        committer._write(items[pos : pos + n])
+        pos += n
+    assert [it.index for it in items] == list(range(40))
+    with session_scope(migrated, read_only=True) as s:
+        log = DbLog(s, "access")
+        tree = MemoryTree(leaf_hash(it.entry) for it in items)
+        assert log.checkpoint() == (40, tree.root())
