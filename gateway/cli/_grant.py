@@ -52,6 +52,12 @@ AsOrg = Annotated[
 Keystore = Annotated[Path | None, typer.Option(help="The acting org's signing keystore.")]
 OrgId = Annotated[str | None, typer.Option("--org", help="The acting org's id (with --keystore).")]
 PasswordFile = Annotated[Path | None, typer.Option(help="Keystore password file.")]
+SubjectPasswordFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="The subject keystore's password file [else env CREDITCHAIN_KEYSTORE_PASSWORD]."
+    ),
+]
 PepperFile = Annotated[
     Path | None,
     typer.Option(help="The network pepper (hex) [default: <data dir>/keys/pepper]."),
@@ -216,7 +222,7 @@ def _transact(what: str, fn: Any) -> Any:
         return fn()
     except ContractRevert as exc:
         why = _REVERTS.get(exc.name, str(exc))
-        fail(f"{what} refused by the Grants contract: {why} [{exc.name}]")
+        fail(f"{what} was refused by the Grants contract: {why} [{exc.name}]")
 
 
 def grant_json(g: Grant, catalog: Catalog) -> dict[str, Any]:
@@ -251,7 +257,7 @@ def _categories_of(catalog: Catalog, mask: int) -> list[str]:
     return list(catalog.categories_of(mask))
 
 
-def _when(ts: int) -> str:
+def when(ts: int) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -284,6 +290,7 @@ def create(
             "--as/--keystore then only relays the transaction."
         ),
     ] = None,
+    subject_password_file: SubjectPasswordFile = None,
     as_org: AsOrg = None,
     keystore: Keystore = None,
     org: OrgId = None,
@@ -297,7 +304,6 @@ def create(
     """Create a consent grant (by its grantee, a credit office, or the subject's own key) or
     a statutory grant (credit office); print its id."""
     from gateway.client import grant_params, subject_ref
-    from node import load_keystore
 
     if (subject is None) == (not any_subject):
         fail("name the subject (--subject KIND:ID) or pass --any-subject", EXIT_USAGE)
@@ -325,20 +331,15 @@ def create(
     nonce = os.urandom(32)
     grants = ctx.deployment.grants(ctx.chain)
     if subject_keystore is not None:
-        key = load_keystore(
-            subject_keystore,
-            password_file.read_text().strip()
-            if password_file and not as_org
-            else os.environ.get("CREDITCHAIN_KEYSTORE_PASSWORD", ""),
-        )
+        key = _subject_key(subject_keystore, subject_password_file)
         deadline = now + 600
         signature = grants.sign_grant(key, params, nonce, deadline)
         tx = _transact(
-            "the grant",
+            "creating the grant",
             lambda: grants.create_grant_by_subject(account, params, nonce, deadline, signature),
         )
     else:
-        tx = _transact("the grant", lambda: grants.create_grant(account, params, nonce))
+        tx = _transact("creating the grant", lambda: grants.create_grant(account, params, nonce))
     grant_id = params.grant_id(nonce)
     doc = grant_json(grants.grant(grant_id), ctx.catalog)
     doc["transaction"] = _tx_hash(tx)
@@ -349,8 +350,21 @@ def create(
     typer.echo(
         f"grant {doc['grant_id']}\n  {doc['basis']} · {scope} · grantee {doc['grantee']}\n"
         f"  purpose {code} · categories {', '.join(names)}\n"
-        f"  valid {_when(params.valid_from)} → {_when(params.valid_until)}"
+        f"  valid {when(params.valid_from)} → {when(params.valid_until)}"
     )
+
+
+def _subject_key(keystore: Path, password_file: Path | None) -> LocalAccount:
+    from node import load_keystore
+
+    if password_file is not None:
+        try:
+            password = password_file.read_text().strip()
+        except OSError as exc:
+            fail(f"cannot read {password_file}: {exc.strerror}")
+    else:
+        password = os.environ.get("CREDITCHAIN_KEYSTORE_PASSWORD", "")
+    return load_keystore(keystore, password)
 
 
 def _tx_hash(tx: Any) -> str | None:
@@ -410,7 +424,7 @@ def list_grants(
         state = "live" if r["live"] else ("revoked" if r["revoked_at"] else "not in force")
         typer.echo(
             f"{r['grant_id']}  {state:<12} {r['basis']:<9} {r['purpose']:<22} "
-            f"{','.join(r['categories'])}  until {_when(r['valid_until'])}"
+            f"{','.join(r['categories'])}  until {when(r['valid_until'])}"
         )
 
 
@@ -422,6 +436,7 @@ def revoke(
         Path | None,
         typer.Option(help="The subject revokes its own consent with its bound key."),
     ] = None,
+    subject_password_file: SubjectPasswordFile = None,
     as_org: AsOrg = None,
     keystore: Keystore = None,
     org: OrgId = None,
@@ -432,27 +447,26 @@ def revoke(
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke a grant: its registrar or a credit office, or the subject (its consent)."""
-    from node import load_keystore
 
     gid = parse_org(grant_id)
     ctx = chain_context(data_dir, rpc, manifest)
     account, _ = acting_org(ctx.data_dir, as_org, keystore, org, password_file)
     grants = ctx.deployment.grants(ctx.chain)
     if subject_keystore is not None:
-        key = load_keystore(subject_keystore, os.environ.get("CREDITCHAIN_KEYSTORE_PASSWORD", ""))
+        key = _subject_key(subject_keystore, subject_password_file)
         deadline = int(ctx.chain.w3.eth.get_block("latest")["timestamp"]) + 600
         signature = grants.sign_revocation(key, gid, deadline)
         tx = _transact(
-            "the revocation",
+            "revoking the grant",
             lambda: grants.revoke_by_subject(account, gid, deadline, signature),
         )
     else:
-        tx = _transact("the revocation", lambda: grants.revoke_grant(account, gid))
+        tx = _transact("revoking the grant", lambda: grants.revoke_grant(account, gid))
     g = grants.grant(gid)
     if as_json:
         emit_json({**grant_json(g, ctx.catalog), "transaction": _tx_hash(tx)})
     else:
-        typer.echo(f"grant 0x{gid.hex()} revoked at {_when(g.revoked_at)}")
+        typer.echo(f"grant 0x{gid.hex()} revoked at {when(g.revoked_at)}")
 
 
 @grant_app.command("bind-key")
@@ -483,7 +497,7 @@ def bind_key(
     ref = subject_ref(read_pepper(ctx.data_dir, pepper_file), subject_arg(subject))
     grants = ctx.deployment.grants(ctx.chain)
     address = to_checksum_address(key)
-    tx = _transact("the binding", lambda: grants.bind_subject_key(account, ref, address))
+    tx = _transact("binding the key", lambda: grants.bind_subject_key(account, ref, address))
     if as_json:
         emit_json({"subject": "0x" + ref.hex(), "key": address, "transaction": _tx_hash(tx)})
     else:

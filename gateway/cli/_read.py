@@ -28,6 +28,7 @@ from gateway.cli._grant import (
     purpose_arg,
     read_pepper,
     subject_arg,
+    when,
 )
 from gateway.cli._output import (
     DEFAULT_URL,
@@ -183,8 +184,8 @@ def _check(
     if not wait:
         return {
             "status": "pending",
-            "detail": f"signed by gateway 0x{r.gateway.hex()}; anchored by {r.anchor_by}: "
-            "`creditchain receipts verify` checks it on chain then",
+            "detail": f"signed by gateway 0x{r.gateway.hex()[:8]}…'s key; anchored by "
+            f"{when(r.anchor_by)}: `creditchain receipts verify` (or --wait) proves it then",
         }
     log = ctx.deployment.checkpoint_log(ctx.chain)
     deadline = time.monotonic() + timeout
