@@ -157,3 +157,9 @@ class ReceiptUnverified(GatewayError):
     signer at ``received_at``, or that names another gateway than the one asked."""
 
     code = "receipt-unverified"
+
+
+class NetworkError(GatewayError):
+    """`creditchain network`: the local network cannot be started, found or stopped as asked."""
+
+    code = "network-error"

@@ -10,6 +10,7 @@ from gateway.cli._chain import chain_app
 from gateway.cli._check import check
 from gateway.cli._grant import grant_app
 from gateway.cli._keys import keys_app
+from gateway.cli._network import network_app
 from gateway.cli._read import read
 from gateway.cli._receipts import receipts_app
 from gateway.cli._serve import serve
@@ -37,6 +38,7 @@ app.command("backup")(backup)
 app.command("restore")(restore)
 app.add_typer(grant_app, name="grant")
 app.command("read")(read)
+app.add_typer(network_app, name="network")
 
 
 def main() -> None:
