@@ -149,15 +149,20 @@ def parse_org(value: str) -> bytes:
 
 
 def org_ref(data_dir: Path, value: str) -> bytes:
-    """An org named by a dev consortium slug or by its 0x id."""
+    """An org named by its 0x id, a dev consortium slug (``bank``), or, in a network made by
+    `creditchain network up`, another city's slug (``lanzhou:bank``)."""
     if value.startswith("0x"):
         return parse_org(value)
     from gateway._devnet import load_consortium
 
-    orgs = load_consortium(data_dir)
-    if value not in orgs:
-        fail(f"no org {value!r} in the dev consortium; have {', '.join(orgs)}", EXIT_USAGE)
-    return bytes.fromhex(orgs[value].org_id[2:])
+    city, _, slug = value.rpartition(":")
+    where = data_dir.parent / city if city else data_dir
+    if city and not (where / "consortium.json").exists():
+        fail(f"no city {city!r} next to {data_dir} (a `creditchain network` city?)", EXIT_USAGE)
+    orgs = load_consortium(where)
+    if slug not in orgs:
+        fail(f"no org {slug!r} in the dev consortium; have {', '.join(orgs)}", EXIT_USAGE)
+    return bytes.fromhex(orgs[slug].org_id[2:])
 
 
 def subject_arg(value: str) -> dict[str, str]:
@@ -264,7 +269,12 @@ def when(ts: int) -> str:
 @grant_app.command("create")
 @command
 def create(
-    grantee: Annotated[str, typer.Option(help="Who may read: dev slug (bank) or org id 0x….")],
+    grantee: Annotated[
+        str,
+        typer.Option(
+            help="Who may read: org id 0x…, dev slug (bank), or CITY:SLUG (lanzhou:bank)."
+        ),
+    ],
     purpose: Annotated[str, typer.Option(help="Catalog purpose code, e.g. loan_approval.")],
     categories: Annotated[str, typer.Option(help="Catalog categories, comma-separated.")],
     evidence: Annotated[
