@@ -150,3 +150,16 @@ class Unauthenticated(GatewayError):
     """The resource is served only to a signed request (log entries: formats §9.2)."""
 
     code = "unauthenticated"
+
+
+class ReceiptUnverified(GatewayError):
+    """Client side: a gateway's receipt whose signature is not the gateway org's registered
+    signer at ``received_at``, or that names another gateway than the one asked."""
+
+    code = "receipt-unverified"
+
+
+class NetworkError(GatewayError):
+    """`creditchain network`: the local network cannot be started, found or stopped as asked."""
+
+    code = "network-error"
