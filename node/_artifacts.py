@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 
 from node.errors import ManifestError
 
-CONTRACTS = ("Membership", "CheckpointLog", "Grants", "RecordStatus")
+CONTRACTS = ("Membership", "CheckpointLog", "Grants", "RecordStatus", "Directory")
 
 
 def artifacts_dir() -> Path:
