@@ -225,13 +225,9 @@ def _start_chain(root: Path, port: int, timeout: float) -> tuple[int | None, str
 def _city_registrar(
     chain: Chain, deployment: Deployment, admin: Any, city: City, data_dir: Path
 ) -> Any:
-    """The account that registers ``city``'s members: with city-scoped registrars in
-    Membership, the city's own (a keystore in its data dir, made registrar of that city alone
-    by the consortium admin); else the admin, the one registrar of an older deployment."""
+    """The account that registers ``city``'s members: the city's own registrar (a keystore in
+    its data dir, made registrar of that city alone by the consortium admin)."""
     membership = deployment.membership(chain)
-    grant = getattr(membership, "grant_city_registrar", None)
-    if grant is None:
-        return admin
     from node import create_keystore, load_keystore
 
     keys = data_dir / "keys"
@@ -247,9 +243,9 @@ def _city_registrar(
         if keystore.exists()
         else create_keystore(keystore, password, scrypt_n=2**14)
     )
-    if not getattr(membership, "is_registrar")(account.address, city.code):  # noqa: B009
+    if not membership.is_registrar(account.address, city.code):
         chain.fund(account.address, 10**22)
-        grant(admin, city.code, account.address)
+        membership.grant_city_registrar(admin, city.code, account.address)
     return account
 
 
@@ -259,7 +255,7 @@ def _list_in_directory(
     """Publish the gateway's URL in the on-chain Directory (if the deployment has one)."""
     if "Directory" not in deployment.contracts:
         return
-    directory = deployment.directory(chain)  # type: ignore[attr-defined]
+    directory = deployment.directory(chain)
     with contextlib.suppress(Exception):
         if directory.endpoint_of(gateway_org).url == url:
             return
@@ -299,6 +295,7 @@ def prepare_city(
             lambda: _city_registrar(chain, deployment, admin, city, data),
             secrets_,
             city,
+            log_admin=lambda: admin,
         )
     finally:
         secrets_.keks.release()
@@ -489,10 +486,14 @@ def status(root: Path) -> dict[str, Any]:
         "cities": {},
     }
     log_client = None
+    listed: dict[str, str] = {}
     if chain_up:
         with contextlib.suppress(Exception):
             chain = connect(state.chain_url)
-            log_client = Deployment.load(Path(state.manifest)).checkpoint_log(chain)
+            deployment = Deployment.load(Path(state.manifest))
+            log_client = deployment.checkpoint_log(chain)
+            entries = deployment.directory(chain).entries()
+            listed = {"0x" + e.gateway_org.hex(): e.url for e in entries.values()}
     with httpx.Client(timeout=3.0) as http:
         for slug, c in state.cities.items():
             running = _alive(c.pid, c.pid_started)
@@ -508,6 +509,7 @@ def status(root: Path) -> dict[str, Any]:
                 "serve_log_bytes": _size(Path(c.data_dir) / "serve.log"),
                 "database": "sqlite" if not c.database_url else c.database_url.split(":")[0],
                 "started_in": c.started_in,
+                "directory_url": listed.get(c.gateway_org),
             }
             if running:
                 try:

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.address import to_checksum_address
 
 from gateway._network import parse_cities
 from gateway.domain.identifiers import make_uscc
 from gateway.errors import NetworkError
-from node import ChainPaths, Deployment, connect
+from node import ChainPaths, Deployment, connect, keystore_address
 from tests.e2e._gateway_proc import fixed_port, pid_running
 from tests.e2e.test_cli_chain import run
 
@@ -62,6 +63,8 @@ def test_a_three_city_network_starts_serves_stops_and_resumes(tmp_path: Path) ->
         assert st["chain"]["running"]
         assert {s: c["health"] for s, c in st["cities"].items()} == dict.fromkeys(CITIES, "ok")
         assert all(c["rss_kib"] > 0 for c in st["cities"].values())
+        # each gateway listed in the on-chain directory with its URL
+        assert {s: c["directory_url"] for s, c in st["cities"].items()} == urls
 
         # one chain, one manifest; each city its own consortium under its own city code
         deployment = Deployment.load(ChainPaths(root).manifest)
@@ -78,6 +81,11 @@ def test_a_three_city_network_starts_serves_stops_and_resumes(tmp_path: Path) ->
             }  # fmt: skip
             for o in consortium["orgs"]:
                 assert membership.org(bytes.fromhex(o["org_id"][2:])).city == city
+            # registered by the city's own registrar, a registrar of that city alone
+            registrar = to_checksum_address(keystore_address(data / "keys" / "registrar.json"))
+            assert {c for c in CITIES.values() if membership.is_registrar(registrar, c)} == {city}
+            gateway_org = bytes.fromhex(consortium["gateway"][2:])
+            assert deployment.directory(chain).gateway_of_city(city).gateway_org == gateway_org
             gateways.add(consortium["gateway"])
             assert st["cities"][slug]["gateway"] == consortium["gateway"]
             peppers.add((data / "keys" / "pepper").read_text().split()[0])
