@@ -250,7 +250,7 @@ def _list_in_directory(
     """Publish the gateway's URL in the on-chain Directory (if the deployment has one)."""
     if "Directory" not in deployment.contracts:
         return
-    directory = deployment.directory(chain)  # type: ignore[attr-defined]
+    directory = deployment.directory(chain)
     with contextlib.suppress(Exception):
         if directory.endpoint_of(gateway_org).url == url:
             return
