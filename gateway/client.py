@@ -414,6 +414,27 @@ class ReaderClient:
             c._keep([answer["access_receipt"]])
         return answer
 
+    def read_cross_city(
+        self, target_city: int, x25519_private: bytes, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Read ``target_city``'s records through this (home) gateway, the answer opened
+        here with ``x25519_private`` (gateway/federated_client.py; formats.md §13)."""
+        from gateway.federated_client import CrossCityReader
+
+        c = self._client
+        return CrossCityReader(
+            c.base_url,
+            c.account,
+            c.org_id,
+            x25519_private,
+            chain_id=c.domain.chain_id,
+            membership=c.domain.verifying_contract,
+            http=c._http,
+            clock=c._clock,
+            rng=c._rng,
+            receipt_store=c.receipt_store,
+        ).read(target_city=target_city, **kwargs)
+
 
 # ---------------------------------------------------------------------------------------
 # Lifecycle (formats.md §10)
