@@ -1,7 +1,12 @@
 """``creditchain read``: a member's read end to end — find the grant on chain, build and sign
 the ``ReadRequest``, send it, print the released fields, and check the signed access receipt
 (its signature against the gateway's registered key now; with ``--wait``, its leaf in the
-access log against the checkpoint anchored on chain)."""
+access log against the checkpoint anchored on chain).
+
+With ``--city``, a cross-city read (docs/formats.md §13): the request goes to the requester's
+home gateway, which forwards it to the partner city's gateway found in the on-chain Directory;
+the partner's answer is sealed to the requester's registered X25519 key and opened here. Both
+receipts are checked: the partner's access receipt and the home gateway's forward receipt."""
 
 from __future__ import annotations
 
@@ -52,6 +57,20 @@ def read(
     grant: Annotated[
         str | None,
         typer.Option(help="The grant to read under (0x…); default: the newest live one on chain."),
+    ] = None,
+    city: Annotated[
+        str | None,
+        typer.Option(
+            help="Read another city's records through your home gateway (slug such as yulin, "
+            "or GB/T 2260 code); the answer is decrypted here."
+        ),
+    ] = None,
+    x25519_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --city: your org's X25519 private key file (hex) [dev: from the "
+            "consortium's keys]."
+        ),
     ] = None,
     wait: Annotated[
         bool,
@@ -108,7 +127,9 @@ def read(
         grant_id = found.grant_id if found else None
     store = ReceiptStore(receipts or default_store(ctx.data_dir))
     membership = ctx.deployment.membership(ctx.chain)
-    with httpx.Client(timeout=30.0) as http:
+    partner = _partner(ctx, city) if city is not None else None
+    private = _x25519_private(ctx.data_dir, as_org, x25519_key) if partner is not None else b""
+    with httpx.Client(timeout=60.0) as http:
         try:
             expected = _gateway_of(http, url)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -123,15 +144,19 @@ def read(
             receipt_store=store,
         )
         denied: dict[str, Any] | None = None
+        query: dict[str, Any] = {
+            "purpose": code,
+            "categories": names,
+            "category_mask": mask,
+            "subject": who,
+            "record_id": record,
+            "grant_id": grant_id,
+        }
         try:
-            answer = client.read(
-                purpose=code,
-                categories=names,
-                category_mask=mask,
-                subject=who,
-                record_id=record,
-                grant_id=grant_id,
-            )
+            if partner is None:
+                answer = client.read(**query)
+            else:
+                answer = client.read_cross_city(partner[0], private, **query)
         except ClientError as exc:
             if not isinstance(exc.problem.get("access_receipt"), dict):
                 fail(
@@ -139,23 +164,84 @@ def read(
                     f"[{exc.type}]"
                 )
             denied = exc.problem
-            answer = {"decision": "deny", "records": [], "access_receipt": denied["access_receipt"]}
+            answer = {
+                "decision": "deny",
+                "records": [],
+                "access_receipt": denied["access_receipt"],
+                "forward_receipt": denied.get("forward_receipt"),
+            }
         except httpx.HTTPError as exc:
             fail(f"cannot reach the gateway at {url}: {exc}")
-        receipt = answer["access_receipt"]
-        check = _check(ctx, membership, receipt, expected, http, url, wait, timeout)
+        if partner is None:
+            check = _check(
+                ctx, membership, answer["access_receipt"], expected, http, url, wait, timeout
+            )
+        else:
+            _, partner_org, partner_url = partner
+            check = _check(
+                ctx, membership, answer["access_receipt"], partner_org, http, partner_url, wait,
+                timeout,
+            )  # fmt: skip
+            forward = answer.get("forward_receipt")
+            forward_check = (
+                _check(ctx, membership, forward, expected, http, url, wait, timeout)
+                if isinstance(forward, dict)
+                else {"status": "missing", "detail": "the home gateway gave no forward receipt"}
+            )
     doc = {
         **answer,
         "grant_id": "0x" + grant_id.hex() if grant_id else None,
         "reason": denied.get("reason") if denied else None,
         "receipt_check": check,
     }
+    if partner is not None:
+        doc["city"] = partner[0]
+        doc["forward_receipt_check"] = forward_check
     if as_json:
         emit_json(doc)
     else:
         _show(doc, denied)
-    if denied is not None or check["status"] not in ("ok", "pending"):
+    checks = [doc["receipt_check"], doc.get("forward_receipt_check", doc["receipt_check"])]
+    if denied is not None or any(c["status"] not in ("ok", "pending") for c in checks):
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _partner(ctx: Any, city: str) -> tuple[int, bytes, str]:
+    """The partner city's code, gateway org and URL, from the on-chain Directory."""
+    from gateway._devnet import CITIES
+    from node import ContractRevert
+
+    code = CITIES[city.lower()].code if city.lower() in CITIES else None
+    if code is None:
+        if not city.isdigit() or len(city) != 6:
+            fail(
+                f"--city is a city ({', '.join(CITIES)}) or its 6-digit GB/T 2260 code",
+                EXIT_USAGE,
+            )
+        code = int(city)
+    try:
+        entry = ctx.deployment.directory(ctx.chain).gateway_of_city(code)
+    except ContractRevert as exc:
+        fail(f"no active gateway for city {code} in the on-chain directory [{exc.name}]")
+    return code, bytes(entry.gateway_org), str(entry.url)
+
+
+def _x25519_private(data_dir: Path, as_org: str | None, key_file: Path | None) -> bytes:
+    """The requester's X25519 private key: ``--x25519-key`` or the dev org's key file."""
+    path = key_file
+    if path is None:
+        if as_org is None:
+            fail("a cross-city read needs your X25519 private key: --x25519-key FILE", EXIT_USAGE)
+        path = data_dir / "keys" / "orgs" / f"{as_org}.x25519"
+    try:
+        key = bytes.fromhex(path.read_text().split()[0])
+    except OSError as exc:
+        fail(f"cannot read the X25519 key {path}: {exc.strerror}")
+    except (ValueError, IndexError):
+        fail(f"{path} does not hold an X25519 private key in hex")
+    if len(key) != 32:
+        fail(f"{path}: an X25519 private key is 32 bytes")
+    return key
 
 
 def _gateway_of(http: Any, url: str) -> bytes:
@@ -211,12 +297,21 @@ def _show(doc: dict[str, Any], denied: dict[str, Any] | None) -> None:
         typer.echo(f"denied: {denied.get('reason') or denied.get('detail')} (the denial is logged)")
     else:
         records = doc["records"]
-        typer.echo(f"allowed under grant {doc['grant_id']}: {len(records)} record(s)")
+        basis = f"under grant {doc['grant_id']}" if doc["grant_id"] else "with no grant"
+        typer.echo(f"allowed {basis}: {len(records)} record(s)")
         for rec in records:
             typer.echo(f"  {rec['category']}  {rec['record_id']}  status {rec['status']}")
             for name, value in sorted(rec["fields"].items()):
                 typer.echo(f"    {name}: {value}")
     r, check = doc["access_receipt"], doc["receipt_check"]
+    where = f"city {doc['city']}'s" if "city" in doc else "the gateway's"
     typer.echo(
-        f"access receipt: access log index {r['index']} — {check['status']}: {check['detail']}"
+        f"access receipt ({where} access log, index {r['index']}) — "
+        f"{check['status']}: {check['detail']}"
     )
+    if "forward_receipt_check" in doc:
+        f, fc = doc.get("forward_receipt") or {}, doc["forward_receipt_check"]
+        typer.echo(
+            f"forward receipt (your home gateway's access log, index {f.get('index', '?')}) — "
+            f"{fc['status']}: {fc['detail']}"
+        )

@@ -129,6 +129,38 @@ def test_a_three_city_network_starts_serves_stops_and_resumes(tmp_path: Path) ->
         }
         assert st["cities"]["yulin"]["logs"]["records"] == {"size": 0, "anchored": 0}
 
+        # across cities: Yinchuan's bank reads the Lanzhou subject through Yinchuan's gateway;
+        # the answer is opened by the CLI with the bank's X25519 key; both receipts check out
+        yinchuan = ("--data-dir", str(root / "yinchuan"))
+        cross_grant = run(
+            "grant", "create", "--as", "credit-office", "--subject", who, "--grantee",
+            "yinchuan:bank", "--purpose", "loan_approval", "--categories", "tax_credit_rating",
+            "--evidence", "consent 2", *lanzhou,
+        )  # fmt: skip
+        assert cross_grant.returncode == 0, cross_grant.stderr
+        ask = ("read", "--as", "bank", "--subject", who, "--purpose", "loan_approval", *yinchuan)
+        cross = (*ask, "--categories", "tax_credit_rating")
+        home = {"CREDITCHAIN_URL": urls["yinchuan"]}
+        got = run(*cross, "--city", "lanzhou", "--json", env=home)
+        assert got.returncode == 0, got.stderr
+        doc = json.loads(got.stdout)
+        assert doc["city"] == CITIES["lanzhou"]
+        assert doc["records"][0]["fields"]["rating"] == record["fields"]["rating"]
+        assert doc["receipt_check"]["status"] == "pending"  # signatures checked; not anchored
+        assert doc["forward_receipt_check"]["status"] == "pending"
+        assert doc["access_receipt"]["gateway"] == st["cities"]["lanzhou"]["gateway"]
+        assert doc["forward_receipt"]["gateway"] == st["cities"]["yinchuan"]["gateway"]
+        by_code = run(*cross, "--city", str(CITIES["lanzhou"]), env=home)
+        assert by_code.returncode == 0, by_code.stderr
+        assert "forward receipt (your home gateway's access log" in by_code.stdout
+        other = run(*ask, "--city", "lanzhou", "--categories", "utility_arrears", env=home)
+        assert other.returncode == 1  # no grant for that category: denied on Lanzhou's side
+        assert "denied: " in other.stdout
+        for bad, message in (("atlantis", "6-digit"), ("150100", "no active gateway")):
+            r = run(*cross, "--city", bad, env=home)
+            assert r.returncode in (1, 2)
+            assert message in r.stderr
+
         again = run(*up)
         assert again.returncode == 1
         assert "is running" in again.stderr

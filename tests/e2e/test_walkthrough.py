@@ -34,6 +34,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         f"--chain-port {rpc}",
     )
     script = script.replace("http://127.0.0.1:8701", f"http://127.0.0.1:{base}")
+    script = script.replace("http://127.0.0.1:8702", f"http://127.0.0.1:{base + 1}")
     try:
         done = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
@@ -48,6 +49,9 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert done.returncode == 0, (out[-3000:], done.stderr[-3000:])
         assert "allowed under grant" in out
         assert "ok: included at index" in out  # the access receipt proven on chain
+        # the cross-city read: Yulin's receipt and Lanzhou's forward receipt, both proven
+        assert re.search(r"^access receipt \(city 610800's access log.*— ok: ", out, re.M)
+        assert re.search(r"^forward receipt \(your home gateway's .*— ok: ", out, re.M)
         assert "denied: no-grant" in out
         assert "denied, as it should be" in out
         assert re.search(r"^lanzhou +stopped$", out, re.M)
