@@ -637,3 +637,57 @@ def test_reconcile_reports_a_forward_the_partner_never_logged(net: Net) -> None:
     report = reconcile(home, partner)
     assert [f.check for f in report.findings] == ["missing-at-home"]
     assert report.findings[0].city == YULIN
+
+
+def test_the_subject_sees_the_other_citys_reads_in_its_own_view_with_proofs(net: Net) -> None:
+    from gateway._subjects import subject_digest
+    from gateway.domain.identifiers import parse_subject_id
+    from gateway.domain.merkle import leaf_hash, verify_inclusion
+    from gateway.domain.signing import typed_signer
+
+    rec = submitted(net)
+    grant = granted(net, rec["subject"])
+    reader = cross_reader(net)
+    reader.read(**read_kwargs(net, rec["subject"], grant))
+    with pytest.raises(ClientError):
+        reader.read(**read_kwargs(net, rec["subject"], None))
+    env = net.yulin
+    env.anchor()
+    key = Account.create()
+    env.runtime.deployment.grants(env.chain).bind_subject_key(
+        env.runtime.consortium["credit-office"].account(),
+        commitment_of(env, rec["subject"]),
+        key.address,
+    )
+    salt, nonce, signed_at = os.urandom(32), os.urandom(32), int(chain_clock(env.chain))
+    subject = parse_subject_id(rec["subject"]["id"], kind=rec["subject"]["kind"])
+    signature = typed_signer(key, env.runtime.gateway.domain)(
+        "SubjectQuery",
+        {
+            "subjectDigest": subject_digest(salt, subject),
+            "action": "accesses",
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
+    )
+    body = {
+        "subject": rec["subject"],
+        "subject_salt": salt.hex(),
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(signature),
+    }
+    answer = env.http.post(f"{env.url}/v1/subjects/accesses", json=body).json()
+    lanzhou_bank = net.lanzhou.runtime.consortium["bank"].org_id
+    mine = [d for d in answer["decisions"] if d["requester"] == lanzhou_bank]
+    assert sorted(d["decision"] for d in mine) == ["allow", "deny"]
+    cp = answer["checkpoint"]
+    for d in mine:
+        assert json.loads(d["entry"])["cross_city"]["from_city"] == LANZHOU
+        assert verify_inclusion(
+            leaf_hash(d["entry"].encode()),
+            d["log_index"],
+            cp["size"],
+            [bytes.fromhex(p) for p in d["inclusion"]],
+            bytes.fromhex(cp["root"]),
+        )
