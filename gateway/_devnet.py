@@ -175,13 +175,16 @@ def bootstrap(
     registrar: Callable[[], LocalAccount],
     secrets_: GatewaySecrets,
     city: City = CITIES["yulin"],
+    *,
+    log_admin: Callable[[], LocalAccount] | None = None,
 ) -> dict[str, DevOrg]:
     """Register ``city``'s development consortium (default: Yulin) and the gateway's logs.
 
     Resumable: a crash anywhere leaves key files and on-chain registrations that the next run
     reuses (each key file is written before its registration; each registration is skipped
     when the chain already has it), and ``consortium.json`` is written last, atomically.
-    ``registrar`` is called only when there is something to register.
+    ``registrar`` (a registrar of ``city``) is called only when there is something to
+    register; ``log_admin`` (default: the registrar) registers the gateway's two logs.
     """
     path = consortium_path(data_dir)
     if path.exists():
@@ -239,12 +242,13 @@ def bootstrap(
             )
         )
     gateway_org = bytes.fromhex(orgs[0].org_id[2:])
+    logs_by = acting if log_admin is None else log_admin()
     for name in LOG_NAMES:
         try:
             log.contract.functions.logInfo(log_id(gateway_org, name)).call()
         except Exception:  # noqa: BLE001 - UnknownLog (or a transport error: register fails loudly)
             log.register_log(
-                acting, log_id(gateway_org, name), gateway_org, secrets_.operator.address
+                logs_by, log_id(gateway_org, name), gateway_org, secrets_.operator.address
             )
     doc: dict[str, Any] = {
         "city": city.code,

@@ -16,7 +16,7 @@ Layout of the network directory ``N``::
 
 Every process is started in its own session, so it outlives the `network up` command;
 `network down` ends exactly the pids recorded in ``network.json`` (each checked against its
-command line first, so a reused pid is never signalled). Restarting keeps everything: the chain
+start time first, so a reused pid is never signalled). Restarting keeps everything: the chain
 resumes from its state file, each city from its data dir and database.
 """
 
@@ -66,6 +66,8 @@ class CityProcess:
     database_url: str | None = None
     started_in: float | None = None
     """Seconds from spawn to a healthy `/v1/health` at the last start."""
+    pid_started: int | None = None
+    """The process's start time (:func:`started_at`): with the pid, it names it."""
 
 
 @dataclass
@@ -77,11 +79,15 @@ class NetworkState:
     manifest: str
     cities: dict[str, CityProcess] = field(default_factory=dict)
     started_at: float = 0.0
+    chain_started: int | None = None
+    """The chain process's start time (:func:`started_at`): with the pid, it names it."""
 
     def save(self) -> None:
         path = Path(self.root) / NETWORK_FILE
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # database URLs
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
 
     @classmethod
@@ -118,24 +124,24 @@ def _cli() -> list[str]:
     return [sys.executable, "-c", "from gateway.cli import main; main()"]
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _alive(pid: int | None, marker: str) -> bool:
-    """``pid`` runs, is no zombie, and its command line names ``marker`` (our data dir)."""
+def started_at(pid: int | None) -> int | None:
+    """When ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat`` field 22): with the
+    pid, it names one process for good — a reused pid has another start time."""
     if not pid:
-        return False
+        return None
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
+            fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
-        return False
-    return state not in ("Z", "X") and marker in _cmdline(pid)
+        return None
+    if fields[0] in ("Z", "X"):  # exited, not reaped yet
+        return None
+    return int(fields[19])
+
+
+def _alive(pid: int | None, started: int | None) -> bool:
+    """``pid`` is still the process recorded as started at ``started``, and running."""
+    return started is not None and started_at(pid) == started
 
 
 def rss_kib(pid: int) -> int | None:
@@ -149,13 +155,15 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def _spawn(args: list[str], log: Path, env: Mapping[str, str] | None = None) -> int:
+def _spawn(
+    args: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a process in its own session (it outlives this command), output to ``log``."""
     private_dir(log.parent)
     with open(log, "ab") as out:
         out.write(f"\n===== start at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
         out.flush()
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             args,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -163,7 +171,6 @@ def _spawn(args: list[str], log: Path, env: Mapping[str, str] | None = None) -> 
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
-    return proc.pid
 
 
 def _network_pepper(root: Path) -> str:
@@ -195,7 +202,7 @@ def _start_chain(root: Path, port: int, timeout: float) -> tuple[int | None, str
     info = running_node(paths)
     if info is not None:
         return int(info["pid"]), str(info["url"])
-    pid = _spawn(
+    proc = _spawn(
         [*_cli(), "chain", "up", "--data-dir", str(root), "--port", str(port)],
         root / "chain.log",
     )
@@ -203,9 +210,11 @@ def _start_chain(root: Path, port: int, timeout: float) -> tuple[int | None, str
     while True:
         info = running_node(paths)
         if info is not None and paths.manifest.exists():
-            return pid, str(info["url"])
-        if not _alive(pid, str(root)):
-            raise NetworkError(f"the chain did not start; see {root / 'chain.log'}")
+            return proc.pid, str(info["url"])
+        if proc.poll() is not None:
+            raise NetworkError(
+                f"the chain did not start (exit {proc.returncode}); see {root / 'chain.log'}"
+            )
         if time.monotonic() > deadline:
             raise NetworkError(
                 f"the chain did not start in {timeout:.0f} s; see {root / 'chain.log'}"
@@ -216,13 +225,9 @@ def _start_chain(root: Path, port: int, timeout: float) -> tuple[int | None, str
 def _city_registrar(
     chain: Chain, deployment: Deployment, admin: Any, city: City, data_dir: Path
 ) -> Any:
-    """The account that registers ``city``'s members: with city-scoped registrars in
-    Membership, the city's own (a keystore in its data dir, made registrar of that city alone
-    by the consortium admin); else the admin, the one registrar of an older deployment."""
+    """The account that registers ``city``'s members: the city's own registrar (a keystore in
+    its data dir, made registrar of that city alone by the consortium admin)."""
     membership = deployment.membership(chain)
-    grant = getattr(membership, "grant_city_registrar", None)
-    if grant is None:
-        return admin
     from node import create_keystore, load_keystore
 
     keys = data_dir / "keys"
@@ -238,9 +243,9 @@ def _city_registrar(
         if keystore.exists()
         else create_keystore(keystore, password, scrypt_n=2**14)
     )
-    if not getattr(membership, "is_registrar")(account.address, city.code):  # noqa: B009
+    if not membership.is_registrar(account.address, city.code):
         chain.fund(account.address, 10**22)
-        grant(admin, city.code, account.address)
+        membership.grant_city_registrar(admin, city.code, account.address)
     return account
 
 
@@ -290,6 +295,7 @@ def prepare_city(
             lambda: _city_registrar(chain, deployment, admin, city, data),
             secrets_,
             city,
+            log_admin=lambda: admin,
         )
     finally:
         secrets_.keks.release()
@@ -301,6 +307,38 @@ def prepare_city(
     org = bytes.fromhex(gateway[2:])
     _list_in_directory(chain, deployment, secrets_.signer, org, url)
     return org
+
+
+def ensure_database(url: str) -> bool:
+    """Create a city's PostgreSQL database if the server lacks it (its role may create
+    databases); SQLite files are created by the gateway itself. Returns whether it created."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql") or not parsed.database:
+        return False
+    admin = sa.create_engine(
+        parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+            ).first()
+            if exists:
+                return False
+            quoted = parsed.database.replace('"', '""')
+            conn.exec_driver_sql(f'CREATE DATABASE "{quoted}"')
+            return True
+    except sa.exc.SQLAlchemyError as exc:
+        raise NetworkError(
+            f"cannot reach or create the database {parsed.render_as_string(hide_password=True)}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
+    finally:
+        admin.dispose()
 
 
 def deployment_path(root: Path) -> Path:
@@ -338,7 +376,7 @@ def up(
     except NetworkError:
         previous = None
     if previous is not None:
-        running = [c.slug for c in previous.cities.values() if _alive(c.pid, c.data_dir)]
+        running = [c.slug for c in previous.cities.values() if _alive(c.pid, c.pid_started)]
         if running:
             raise NetworkError(
                 f"the network at {root} is running ({', '.join(running)}): "
@@ -359,6 +397,7 @@ def up(
         chain_url=chain_url,
         chain_port=int(chain_url.rsplit(":", 1)[1]),
         chain_pid=chain_pid,
+        chain_started=started_at(chain_pid),
         manifest=str(deployment_path(root)),
         started_at=time.time(),
         cities=dict(previous.cities) if previous else {},
@@ -383,12 +422,15 @@ def up(
             if database_url_template
             else (old.database_url if old else None)
         )
+        if db:
+            ensure_database(db)
         state.cities[city.slug] = CityProcess(
             city.slug, city.code, port, url, str(root / city.slug), "0x" + org.hex(),
             database_url=db,
         )  # fmt: skip
     chain.close()
     spawned: dict[str, float] = {}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     for c in (state.cities[city.slug] for city in cities):
         args = [
             *_cli(), "serve", "--dev", "--data-dir", c.data_dir, "--host", host,
@@ -397,25 +439,31 @@ def up(
         ]  # fmt: skip
         if c.database_url:
             args += ["--database-url", c.database_url]
-        c.pid = _spawn(args, Path(c.data_dir) / "serve.log")
+        procs[c.slug] = _spawn(args, Path(c.data_dir) / "serve.log")
+        c.pid = procs[c.slug].pid
+        c.pid_started = started_at(c.pid)
         spawned[c.slug] = time.monotonic()
         progress(f"started {c.slug} (pid {c.pid}) on {c.url}")
     state.save()
-    _wait_healthy({s: state.cities[s] for s in spawned}, spawned, t0 + timeout)
+    _wait_healthy({s: state.cities[s] for s in spawned}, procs, spawned, t0 + timeout)
     state.save()
     return state
 
 
 def _wait_healthy(
-    cities: Mapping[str, CityProcess], spawned: Mapping[str, float], deadline: float
+    cities: Mapping[str, CityProcess],
+    procs: Mapping[str, subprocess.Popen[bytes]],
+    spawned: Mapping[str, float],
+    deadline: float,
 ) -> None:
     waiting = dict(cities)
     with httpx.Client(timeout=2.0) as http:
         while waiting:
             for slug, c in list(waiting.items()):
-                if not _alive(c.pid, c.data_dir):
+                if procs[slug].poll() is not None:
                     raise NetworkError(
-                        f"the {slug} gateway exited during start-up; see {c.data_dir}/serve.log"
+                        f"the {slug} gateway exited during start-up (exit "
+                        f"{procs[slug].returncode}); see {c.data_dir}/serve.log"
                     )
                 with contextlib.suppress(httpx.HTTPError):
                     if http.get(f"{c.url}/v1/health").status_code == 200:
@@ -431,20 +479,24 @@ def _wait_healthy(
 def status(root: Path) -> dict[str, Any]:
     """Each city's gateway: process, health, log sizes served and anchored on chain, memory."""
     state = NetworkState.load(root)
-    chain_up = _alive(state.chain_pid, str(root))
+    chain_up = _alive(state.chain_pid, state.chain_started)
     out: dict[str, Any] = {
         "root": str(root),
         "chain": {"url": state.chain_url, "pid": state.chain_pid, "running": chain_up},
         "cities": {},
     }
     log_client = None
+    listed: dict[str, str] = {}
     if chain_up:
         with contextlib.suppress(Exception):
             chain = connect(state.chain_url)
-            log_client = Deployment.load(Path(state.manifest)).checkpoint_log(chain)
+            deployment = Deployment.load(Path(state.manifest))
+            log_client = deployment.checkpoint_log(chain)
+            entries = deployment.directory(chain).entries()
+            listed = {"0x" + e.gateway_org.hex(): e.url for e in entries.values()}
     with httpx.Client(timeout=3.0) as http:
         for slug, c in state.cities.items():
-            running = _alive(c.pid, c.data_dir)
+            running = _alive(c.pid, c.pid_started)
             row: dict[str, Any] = {
                 "code": c.code,
                 "url": c.url,
@@ -457,6 +509,7 @@ def status(root: Path) -> dict[str, Any]:
                 "serve_log_bytes": _size(Path(c.data_dir) / "serve.log"),
                 "database": "sqlite" if not c.database_url else c.database_url.split(":")[0],
                 "started_in": c.started_in,
+                "directory_url": listed.get(c.gateway_org),
             }
             if running:
                 try:
@@ -495,29 +548,29 @@ def down(root: Path, *, timeout: float = 30.0) -> dict[str, str]:
     directories are signalled."""
     state = NetworkState.load(root)
     stopped: dict[str, str] = {}
-    gateways = {s: c for s, c in state.cities.items() if _alive(c.pid, c.data_dir)}
+    gateways = {s: c for s, c in state.cities.items() if _alive(c.pid, c.pid_started)}
     for c in gateways.values():
         assert c.pid is not None
         with contextlib.suppress(ProcessLookupError):
             os.kill(c.pid, signal.SIGTERM)
     for slug, c in state.cities.items():
-        stopped[slug] = _reap(c.pid, c.data_dir, timeout) if slug in gateways else "not running"
-        c.pid = None
-    if _alive(state.chain_pid, str(root)):
+        stopped[slug] = _reap(c.pid, c.pid_started, timeout) if slug in gateways else "not running"
+        c.pid = c.pid_started = None
+    if _alive(state.chain_pid, state.chain_started):
         assert state.chain_pid is not None
         with contextlib.suppress(ProcessLookupError):
             os.kill(state.chain_pid, signal.SIGTERM)
-        stopped["chain"] = _reap(state.chain_pid, str(root), timeout)
+        stopped["chain"] = _reap(state.chain_pid, state.chain_started, timeout)
     else:
         stopped["chain"] = "not running"
-    state.chain_pid = None
+    state.chain_pid = state.chain_started = None
     state.save()
     return stopped
 
 
-def _reap(pid: int | None, marker: str, timeout: float) -> str:
+def _reap(pid: int | None, started: int | None, timeout: float) -> str:
     deadline = time.monotonic() + timeout
-    while _alive(pid, marker):
+    while _alive(pid, started):
         if time.monotonic() > deadline:
             assert pid is not None
             with contextlib.suppress(ProcessLookupError):

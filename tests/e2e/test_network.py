@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.address import to_checksum_address
 
 from gateway._network import parse_cities
 from gateway.domain.identifiers import make_uscc
 from gateway.errors import NetworkError
-from node import ChainPaths, Deployment, connect
+from node import ChainPaths, Deployment, connect, keystore_address
 from tests.e2e._gateway_proc import fixed_port, pid_running
 from tests.e2e.test_cli_chain import run
 
@@ -62,6 +63,8 @@ def test_a_three_city_network_starts_serves_stops_and_resumes(tmp_path: Path) ->
         assert st["chain"]["running"]
         assert {s: c["health"] for s, c in st["cities"].items()} == dict.fromkeys(CITIES, "ok")
         assert all(c["rss_kib"] > 0 for c in st["cities"].values())
+        # each gateway listed in the on-chain directory with its URL
+        assert {s: c["directory_url"] for s, c in st["cities"].items()} == urls
 
         # one chain, one manifest; each city its own consortium under its own city code
         deployment = Deployment.load(ChainPaths(root).manifest)
@@ -78,6 +81,11 @@ def test_a_three_city_network_starts_serves_stops_and_resumes(tmp_path: Path) ->
             }  # fmt: skip
             for o in consortium["orgs"]:
                 assert membership.org(bytes.fromhex(o["org_id"][2:])).city == city
+            # registered by the city's own registrar, a registrar of that city alone
+            registrar = to_checksum_address(keystore_address(data / "keys" / "registrar.json"))
+            assert {c for c in CITIES.values() if membership.is_registrar(registrar, c)} == {city}
+            gateway_org = bytes.fromhex(consortium["gateway"][2:])
+            assert deployment.directory(chain).gateway_of_city(city).gateway_org == gateway_org
             gateways.add(consortium["gateway"])
             assert st["cities"][slug]["gateway"] == consortium["gateway"]
             peppers.add((data / "keys" / "pepper").read_text().split()[0])
@@ -178,3 +186,60 @@ def test_cities_are_checked_before_anything_starts(tmp_path: Path) -> None:
     s = run("network", "status", "--data-dir", str(tmp_path / "none"))
     assert s.returncode == 1
     assert "no network" in s.stderr
+
+
+def test_cities_on_postgresql_from_a_url_template(tmp_path: Path) -> None:
+    """`--database-url-template` puts each city in its own PostgreSQL database, created on
+    first start; a restart finds its rows there."""
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from tests.store.conftest import _postgres_base_url
+
+    base_url = make_url(_postgres_base_url())
+    prefix = f"cc_net_{uuid.uuid4().hex[:12]}"
+    template = (
+        base_url.set(database=prefix + "_CITY")
+        .render_as_string(hide_password=False)
+        .replace("_CITY", "_{city}")
+    )
+    root = tmp_path / "net"
+    up = (
+        "network", "up", "--data-dir", str(root), "--cities", "yulin,lanzhou",
+        "--port-base", str(fixed_port()), "--chain-port", str(fixed_port()),
+        "--database-url-template", template, "--json",
+    )  # fmt: skip
+    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        started = run(*up, timeout=400)
+        assert started.returncode == 0, started.stderr
+        urls = {s: c["url"] for s, c in json.loads(started.stdout)["cities"].items()}
+        _, st = status(root)
+        assert {c["database"] for c in st["cities"].values()} == {base_url.drivername}
+        assert (root / "network.json").stat().st_mode & 0o077 == 0  # it holds database URLs
+        with admin.connect() as conn:
+            names = {r[0] for r in conn.execute(sa.text("SELECT datname FROM pg_database"))}
+        assert {f"{prefix}_yulin", f"{prefix}_lanzhou"} <= names
+        assert not (root / "yulin" / "gateway.db").exists()
+        sub = run(
+            "submit", str(EXAMPLE), "--as", "tax", "--data-dir", str(root / "yulin"),
+            env={"CREDITCHAIN_URL": urls["yulin"]},
+        )  # fmt: skip
+        assert sub.returncode == 0, sub.stderr
+        assert run("network", "down", "--data-dir", str(root)).returncode == 0
+        resumed = run(*up[: up.index("--port-base")], timeout=400)  # the URLs are kept too
+        assert resumed.returncode == 0, resumed.stderr
+        _, st = status(root)
+        assert st["cities"]["yulin"]["logs"]["records"]["size"] == 1
+        assert st["cities"]["lanzhou"]["logs"]["records"]["size"] == 0
+    finally:
+        run("network", "down", "--data-dir", str(root))
+        for pid in _processes_of(root):
+            os.kill(pid, 9)
+        with admin.connect() as conn:
+            for city in ("yulin", "lanzhou"):
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{prefix}_{city}" WITH (FORCE)')
+        admin.dispose()
