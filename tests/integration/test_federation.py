@@ -596,6 +596,9 @@ def test_reconcile_is_clean_then_reports_a_deleted_cross_city_entry(net: Net) ->
     assert report.matched == 3
     assert home.proven
     assert partner.proven
+    # and `creditchain check` finds every row of both gateways in line with their logs
+    for env in (net.yulin, net.lanzhou):
+        assert [str(f) for f in env.runtime.gateway.integrity()] == []
     # Yulin's operator deletes the access entry of the first cross-city read
     victim = answers[0]["access_receipt"]["index"]
     with net.yulin.runtime.engine.begin() as conn:
