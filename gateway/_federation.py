@@ -45,10 +45,12 @@ from gateway.domain.records import (
 from gateway.domain.sealed import seal_to
 from gateway.domain.signing import fast_recover_typed, fast_typed_signer
 from gateway.errors import (
+    CrossCityRefused,
     EncryptionKeyMismatch,
     GatewayError,
     MalformedRequest,
     NotAGateway,
+    OrgSuspended,
     PartnerTimeout,
     PartnerUnavailable,
     PartnerUnknown,
@@ -243,12 +245,32 @@ class Federation:
         signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
         gw._check_window(message["signedAt"])
         signer = fast_recover_typed(gw.domain, REMOTE_TYPE, message, signature)
-        gw._check_signer(requester, signer, message["signedAt"])
-        if self.membership.org(requester).city != self.city:
-            raise RequesterNotOfCity("send a cross-city read through your own city's gateway")
-        if target == self.city:
-            raise WrongTargetCity("a read of this city's records goes to /v1/reads")
         rhash = request_hash(doc)
+        try:
+            gw._check_signer(requester, signer, message["signedAt"])
+            if self.membership.org(requester).city != self.city:
+                raise RequesterNotOfCity("send a cross-city read through your own city's gateway")
+            if target == self.city:
+                raise WrongTargetCity("a read of this city's records goes to /v1/reads")
+        except (OrgSuspended, CrossCityRefused) as exc:  # signature checked out: logged here
+            refusal = Refusal(
+                requester=requester,
+                sig_type=REMOTE_TYPE,
+                signed_at=message["signedAt"],
+                nonce=message["nonce"],
+                signature=signature,
+                request=doc,
+                reason=exc.code,
+                purpose=str(doc["purpose"]),
+                subject_commitment=subject_tag_input.hex(),
+                subject_digest=message["subjectDigest"].hex() if doc["subject"] else None,
+                record=doc["record_id"],
+                categories=list(doc["categories"]),
+                grant=doc["grant_id"],
+                extra={"cross_city": {"to_city": target, "request_hash": rhash.hex()}},
+            )
+            log_refusal(gw, self.reader.committer, refusal, exc)
+            raise
         log = _ForwardLog(self, doc, message, signature, rhash, subject_tag_input)
         try:
             entry = self.directory.gateway_of_city(target)

@@ -694,3 +694,24 @@ def test_the_subject_sees_the_other_citys_reads_in_its_own_view_with_proofs(net:
             [bytes.fromhex(p) for p in d["inclusion"]],
             bytes.fromhex(cp["root"]),
         )
+
+
+def test_the_home_gateway_refuses_and_logs_a_request_from_another_citys_member(net: Net) -> None:
+    """A Yulin bank sends its cross-city request to Lanzhou's gateway: refused there (the home
+    gateway is one's own city's), logged, nothing forwarded."""
+    rec = submitted(net)
+    body = cross_reader(net, home=net.yulin).build(**read_kwargs(net, rec["subject"], None))
+    body_to_self = cross_reader(net).build(
+        **{**read_kwargs(net, rec["subject"], None), "target_city": LANZHOU}
+    )
+    yulin_before = len(entries(net.yulin))
+    for b, code in ((body, "requester-not-of-city"), (body_to_self, "wrong-target-city")):
+        r = net.lanzhou.http.post(f"{net.lanzhou.url}/v1/federation/reads", json=b)
+        assert r.status_code == 403
+        p = r.json()
+        assert p["type"] == PROBLEM + code
+        entry = entries(net.lanzhou)[p["access_receipt"]["index"]]
+        assert entry["decision"] == "deny"
+        assert entry["reason"] == code
+        assert entry["cross_city"]["request_hash"] == request_hash(b).hex()
+    assert len(entries(net.yulin)) == yulin_before  # nothing reached the partner
