@@ -276,7 +276,7 @@ class Federation:
             entry = self.directory.gateway_of_city(target)
         except ContractRevert as exc:
             unknown = PartnerUnknown(f"no active gateway is listed for city {target}", city=target)
-            log.commit("failed", unknown.code, None, None)
+            unknown.extra["forward_receipt"] = log.commit("failed", unknown.code, None, None)
             raise unknown from exc
         log.partner = entry.gateway_org
         now = int(gw.clock())
@@ -304,11 +304,11 @@ class Federation:
             err: PartnerUnavailable = PartnerTimeout(
                 f"city {target}'s gateway did not answer within {self.timeout:g} s", city=target
             )
-            log.commit("failed", err.code, None, None)
+            err.extra["forward_receipt"] = log.commit("failed", err.code, None, None)
             raise err from exc
         except httpx.HTTPError as exc:
             err = PartnerUnavailable(f"city {target}'s gateway is unreachable", city=target)
-            log.commit("failed", "partner-unreachable", None, None)
+            err.extra["forward_receipt"] = log.commit("failed", "partner-unreachable", None, None)
             raise err from exc
         status, answer, receipt = self._partner_answer(response, entry.gateway_org, rhash)
         if receipt is None:
@@ -317,12 +317,17 @@ class Federation:
                 "answer and receipt",
                 city=target,
             )
-            log.commit("failed", "partner-garbage", None, None)
+            err.extra["forward_receipt"] = log.commit("failed", "partner-garbage", None, None)
             raise err
         outcome = "relayed" if status == 200 else "denied"
         reason = "allowed" if status == 200 else str(answer.get("reason") or answer.get("type"))
         forward_receipt = log.commit(outcome, reason, receipt, status)
-        answer = {**answer, "city": target, "forward_receipt": forward_receipt}
+        answer = {
+            **answer,
+            "city": target,
+            "partner_url": entry.url,  # from the Directory: where the access receipt is proven
+            "forward_receipt": forward_receipt,
+        }
         return status, answer
 
     def _partner_answer(

@@ -379,6 +379,7 @@ def test_partner_faults_answer_a_problem_naming_the_city_and_are_logged(
         reason,
     )
     assert a_entry["partner_receipt"] is None
+    assert entries(net.lanzhou)[p["forward_receipt"]["index"]] == a_entry  # its receipt
 
 
 def test_no_gateway_listed_for_the_city(net: Net) -> None:
