@@ -45,10 +45,12 @@ from gateway.domain.records import (
 from gateway.domain.sealed import seal_to
 from gateway.domain.signing import fast_recover_typed, fast_typed_signer
 from gateway.errors import (
+    CrossCityRefused,
     EncryptionKeyMismatch,
     GatewayError,
     MalformedRequest,
     NotAGateway,
+    OrgSuspended,
     PartnerTimeout,
     PartnerUnavailable,
     PartnerUnknown,
@@ -243,18 +245,38 @@ class Federation:
         signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
         gw._check_window(message["signedAt"])
         signer = fast_recover_typed(gw.domain, REMOTE_TYPE, message, signature)
-        gw._check_signer(requester, signer, message["signedAt"])
-        if self.membership.org(requester).city != self.city:
-            raise RequesterNotOfCity("send a cross-city read through your own city's gateway")
-        if target == self.city:
-            raise WrongTargetCity("a read of this city's records goes to /v1/reads")
         rhash = request_hash(doc)
+        try:
+            gw._check_signer(requester, signer, message["signedAt"])
+            if self.membership.org(requester).city != self.city:
+                raise RequesterNotOfCity("send a cross-city read through your own city's gateway")
+            if target == self.city:
+                raise WrongTargetCity("a read of this city's records goes to /v1/reads")
+        except (OrgSuspended, CrossCityRefused) as exc:  # signature checked out: logged here
+            refusal = Refusal(
+                requester=requester,
+                sig_type=REMOTE_TYPE,
+                signed_at=message["signedAt"],
+                nonce=message["nonce"],
+                signature=signature,
+                request=doc,
+                reason=exc.code,
+                purpose=str(doc["purpose"]),
+                subject_commitment=subject_tag_input.hex(),
+                subject_digest=message["subjectDigest"].hex() if doc["subject"] else None,
+                record=doc["record_id"],
+                categories=list(doc["categories"]),
+                grant=doc["grant_id"],
+                extra={"cross_city": {"to_city": target, "request_hash": rhash.hex()}},
+            )
+            log_refusal(gw, self.reader.committer, refusal, exc)
+            raise
         log = _ForwardLog(self, doc, message, signature, rhash, subject_tag_input)
         try:
             entry = self.directory.gateway_of_city(target)
         except ContractRevert as exc:
             unknown = PartnerUnknown(f"no active gateway is listed for city {target}", city=target)
-            log.commit("failed", unknown.code, None, None)
+            unknown.extra["forward_receipt"] = log.commit("failed", unknown.code, None, None)
             raise unknown from exc
         log.partner = entry.gateway_org
         now = int(gw.clock())
@@ -282,11 +304,11 @@ class Federation:
             err: PartnerUnavailable = PartnerTimeout(
                 f"city {target}'s gateway did not answer within {self.timeout:g} s", city=target
             )
-            log.commit("failed", err.code, None, None)
+            err.extra["forward_receipt"] = log.commit("failed", err.code, None, None)
             raise err from exc
         except httpx.HTTPError as exc:
             err = PartnerUnavailable(f"city {target}'s gateway is unreachable", city=target)
-            log.commit("failed", "partner-unreachable", None, None)
+            err.extra["forward_receipt"] = log.commit("failed", "partner-unreachable", None, None)
             raise err from exc
         status, answer, receipt = self._partner_answer(response, entry.gateway_org, rhash)
         if receipt is None:
@@ -295,12 +317,17 @@ class Federation:
                 "answer and receipt",
                 city=target,
             )
-            log.commit("failed", "partner-garbage", None, None)
+            err.extra["forward_receipt"] = log.commit("failed", "partner-garbage", None, None)
             raise err
         outcome = "relayed" if status == 200 else "denied"
         reason = "allowed" if status == 200 else str(answer.get("reason") or answer.get("type"))
         forward_receipt = log.commit(outcome, reason, receipt, status)
-        answer = {**answer, "city": target, "forward_receipt": forward_receipt}
+        answer = {
+            **answer,
+            "city": target,
+            "partner_url": entry.url,  # from the Directory: where the access receipt is proven
+            "forward_receipt": forward_receipt,
+        }
         return status, answer
 
     def _partner_answer(

@@ -141,14 +141,23 @@ class CrossCityReader:
         try:
             answer = c._answer(c._http.post(url, json=dict(body)), ok=(200,))
         except ClientError as exc:
-            c._keep(_receipts(exc.problem))
+            self._keep(exc.problem)
             raise
-        c._keep(_receipts(answer))
+        self._keep(answer)
         return {**answer, "records": open_answer(answer, body, self._private)}
+
+    def _keep(self, doc: Mapping[str, Any]) -> None:
+        """Keep both receipts, each with the gateway that proves it: the partner's access
+        receipt with the partner's Directory URL, the forward receipt with the home's."""
+        store, c = self._client.receipt_store, self._client
+        if store is None:
+            return
+        partner = doc.get("partner_url")
+        if isinstance(doc.get("access_receipt"), dict):
+            url = partner.rstrip("/") if isinstance(partner, str) and partner else c.base_url
+            store.add(url, [doc["access_receipt"]])
+        if isinstance(doc.get("forward_receipt"), dict):
+            store.add(c.base_url, [doc["forward_receipt"]])
 
     def read(self, **kwargs: Any) -> dict[str, Any]:
         return self.send(self.build(**kwargs))
-
-
-def _receipts(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [doc[k] for k in ("access_receipt", "forward_receipt") if isinstance(doc.get(k), dict)]

@@ -266,3 +266,6 @@ def trace(
         out.writerow(columns)
         for d in rows:
             out.writerow([d.get(c) for c in columns])
+
+
+from gateway.cli import _reconcile as _reconcile  # noqa: E402 - registers `audit reconcile`

@@ -379,6 +379,7 @@ def test_partner_faults_answer_a_problem_naming_the_city_and_are_logged(
         reason,
     )
     assert a_entry["partner_receipt"] is None
+    assert entries(net.lanzhou)[p["forward_receipt"]["index"]] == a_entry  # its receipt
 
 
 def test_no_gateway_listed_for_the_city(net: Net) -> None:
@@ -534,3 +535,184 @@ def test_request_hash_binds_the_forward(net: Net) -> None:
     assert r.status_code == 422
     assert "sealed" not in r.json()
     assert canonicalize(body) != canonicalize(fwd["request"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Both sides audited: reconcile
+# ---------------------------------------------------------------------------------------------
+
+
+def _log_signer(net: Net, auditor_env: Env) -> Any:
+    """Signed LogRequests of ``auditor_env``'s auditor, on the chain's clock."""
+    from gateway.client import build_log_request
+
+    auditor = auditor_env.runtime.consortium["auditor"]
+    sign = fast_typed_signer(auditor.account(), auditor_env.runtime.gateway.domain)
+
+    def build(action: str, start: int, end: int) -> dict[str, Any]:
+        return build_log_request(
+            sign,
+            org_id=bytes.fromhex(auditor.org_id[2:]),
+            action=action,
+            start=start,
+            end=end,
+            signed_at=int(chain_clock(net.chain)),
+            nonce=os.urandom(32),
+        )
+
+    return build
+
+
+def _sides(net: Net, auditor_env: Env) -> tuple[Any, Any]:
+    from gateway._reconcile import fetch_side
+    from gateway.domain.records import log_id
+
+    d = auditor_env.runtime.deployment
+    sign = _log_signer(net, auditor_env)
+    log = d.checkpoint_log(net.chain)
+    sides = []
+    for env, code in ((net.lanzhou, LANZHOU), (net.yulin, YULIN)):
+        org = env.runtime.gateway.gateway_org
+        cps = log.checkpoints(log_id(org, "access"))
+        sides.append(fetch_side(env.http, code, org, env.url, cps, sign))
+    return sides[0], sides[1]
+
+
+def test_reconcile_is_clean_then_reports_a_deleted_cross_city_entry(net: Net) -> None:
+    from gateway._audit import verify_log
+    from gateway._reconcile import reconcile
+    from gateway.domain.records import log_id
+
+    rec = submitted(net)
+    grant = granted(net, rec["subject"])
+    reader = cross_reader(net)
+    answers = [reader.read(**read_kwargs(net, rec["subject"], grant)) for _ in range(2)]
+    with pytest.raises(ClientError):
+        reader.read(**read_kwargs(net, rec["subject"], None))  # a denial: logged both sides
+    for env in (net.yulin, net.lanzhou):
+        env.anchor()
+    home, partner = _sides(net, net.lanzhou)
+    report = reconcile(home, partner)
+    assert report.ok, [str(f) for f in report.findings]
+    assert report.matched == 3
+    assert home.proven
+    assert partner.proven
+    # and `creditchain check` finds every row of both gateways in line with their logs
+    for env in (net.yulin, net.lanzhou):
+        assert [str(f) for f in env.runtime.gateway.integrity()] == []
+    # Yulin's operator deletes the access entry of the first cross-city read
+    victim = answers[0]["access_receipt"]["index"]
+    with net.yulin.runtime.engine.begin() as conn:
+        conn.execute(
+            sa.text("DELETE FROM log_entry WHERE log_name = 'access' AND idx = :i"), {"i": victim}
+        )
+    home, partner = _sides(net, net.lanzhou)
+    report = reconcile(home, partner)
+    assert not report.ok
+    checks = {(f.check, f.city) for f in report.findings}
+    assert ("unproven", YULIN) in checks
+    assert ("missing-at-partner", LANZHOU) in checks or ("receipt-mismatch", YULIN) in checks
+    # and audit verify of Yulin's access log reports it too
+    d = net.yulin.runtime.deployment
+    cps = d.checkpoint_log(net.chain).checkpoints(
+        log_id(net.yulin.runtime.gateway.gateway_org, "access")
+    )
+    audit = verify_log(
+        net.yulin.http,
+        net.yulin.url,
+        "access",
+        cps,
+        sign=_log_signer(net, net.lanzhou),
+    )
+    assert not audit.ok
+
+
+def test_reconcile_reports_a_forward_the_partner_never_logged(net: Net) -> None:
+    """The converse: a forward entry at Lanzhou naming a receipt Yulin's log does not hold
+    (planted by hand) is reported; a cross-city entry at Yulin with no forward at Lanzhou too."""
+    from gateway._reconcile import reconcile
+
+    rec = submitted(net)
+    grant = granted(net, rec["subject"])
+    cross_reader(net).read(**read_kwargs(net, rec["subject"], grant))
+    home, partner = _sides(net, net.yulin)
+    # drop Lanzhou's forward entries from what was served: Yulin's entry has no forward
+    home.entries = [e for e in home.entries if b'"kind":"forward"' not in e]
+    report = reconcile(home, partner)
+    assert [f.check for f in report.findings] == ["missing-at-home"]
+    assert report.findings[0].city == YULIN
+
+
+def test_the_subject_sees_the_other_citys_reads_in_its_own_view_with_proofs(net: Net) -> None:
+    from gateway._subjects import subject_digest
+    from gateway.domain.identifiers import parse_subject_id
+    from gateway.domain.merkle import leaf_hash, verify_inclusion
+    from gateway.domain.signing import typed_signer
+
+    rec = submitted(net)
+    grant = granted(net, rec["subject"])
+    reader = cross_reader(net)
+    reader.read(**read_kwargs(net, rec["subject"], grant))
+    with pytest.raises(ClientError):
+        reader.read(**read_kwargs(net, rec["subject"], None))
+    env = net.yulin
+    env.anchor()
+    key = Account.create()
+    env.runtime.deployment.grants(env.chain).bind_subject_key(
+        env.runtime.consortium["credit-office"].account(),
+        commitment_of(env, rec["subject"]),
+        key.address,
+    )
+    salt, nonce, signed_at = os.urandom(32), os.urandom(32), int(chain_clock(env.chain))
+    subject = parse_subject_id(rec["subject"]["id"], kind=rec["subject"]["kind"])
+    signature = typed_signer(key, env.runtime.gateway.domain)(
+        "SubjectQuery",
+        {
+            "subjectDigest": subject_digest(salt, subject),
+            "action": "accesses",
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
+    )
+    body = {
+        "subject": rec["subject"],
+        "subject_salt": salt.hex(),
+        "signed_at": signed_at,
+        "nonce": hex0x(nonce),
+        "signature": hex0x(signature),
+    }
+    answer = env.http.post(f"{env.url}/v1/subjects/accesses", json=body).json()
+    lanzhou_bank = net.lanzhou.runtime.consortium["bank"].org_id
+    mine = [d for d in answer["decisions"] if d["requester"] == lanzhou_bank]
+    assert sorted(d["decision"] for d in mine) == ["allow", "deny"]
+    cp = answer["checkpoint"]
+    for d in mine:
+        assert json.loads(d["entry"])["cross_city"]["from_city"] == LANZHOU
+        assert verify_inclusion(
+            leaf_hash(d["entry"].encode()),
+            d["log_index"],
+            cp["size"],
+            [bytes.fromhex(p) for p in d["inclusion"]],
+            bytes.fromhex(cp["root"]),
+        )
+
+
+def test_the_home_gateway_refuses_and_logs_a_request_from_another_citys_member(net: Net) -> None:
+    """A Yulin bank sends its cross-city request to Lanzhou's gateway: refused there (the home
+    gateway is one's own city's), logged, nothing forwarded."""
+    rec = submitted(net)
+    body = cross_reader(net, home=net.yulin).build(**read_kwargs(net, rec["subject"], None))
+    body_to_self = cross_reader(net).build(
+        **{**read_kwargs(net, rec["subject"], None), "target_city": LANZHOU}
+    )
+    yulin_before = len(entries(net.yulin))
+    for b, code in ((body, "requester-not-of-city"), (body_to_self, "wrong-target-city")):
+        r = net.lanzhou.http.post(f"{net.lanzhou.url}/v1/federation/reads", json=b)
+        assert r.status_code == 403
+        p = r.json()
+        assert p["type"] == PROBLEM + code
+        entry = entries(net.lanzhou)[p["access_receipt"]["index"]]
+        assert entry["decision"] == "deny"
+        assert entry["reason"] == code
+        assert entry["cross_city"]["request_hash"] == request_hash(b).hex()
+    assert len(entries(net.yulin)) == yulin_before  # nothing reached the partner
