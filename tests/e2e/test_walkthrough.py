@@ -54,6 +54,8 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert re.search(r"^forward receipt \(your home gateway's .*— ok: ", out, re.M)
         assert "denied: no-grant" in out
         assert "denied, as it should be" in out
+        # both sides audited: the cross-city read logged in Lanzhou's and Yulin's access logs
+        assert re.search(r"^OK cities 620100 and 610800: 1 cross-city accesses", out, re.M), out
         assert re.search(r"^lanzhou +stopped$", out, re.M)
         assert re.search(r"^chain +stopped$", out, re.M)
     finally:
