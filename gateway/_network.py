@@ -156,9 +156,11 @@ def rss_kib(pid: int) -> int | None:
 
 
 def _spawn(
-    args: list[str], log: Path, env: Mapping[str, str] | None = None
+    args: list[str], log: Path, env: Mapping[str, str | None] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a process in its own session (it outlives this command), output to ``log``."""
+    """Start a process in its own session (it outlives this command), output to ``log``;
+    ``env`` sets (or, with ``None``, removes) variables of this process's environment."""
+    merged = {**os.environ, **(env or {})}
     private_dir(log.parent)
     with open(log, "ab") as out:
         out.write(f"\n===== start at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
@@ -169,7 +171,7 @@ def _spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env={k: v for k, v in merged.items() if v is not None},
         )
 
 
@@ -437,9 +439,9 @@ def up(
             "--port", str(c.port), "--rpc", chain_url, "--manifest", state.manifest,
             "--confirmations", "0", "--max-merge-delay", str(max_merge_delay),
         ]  # fmt: skip
-        if c.database_url:
-            args += ["--database-url", c.database_url]
-        procs[c.slug] = _spawn(args, Path(c.data_dir) / "serve.log")
+        # the database URL (and its password) by the environment, not on the process list
+        env = {"CREDITCHAIN_DATABASE_URL": c.database_url}  # None: SQLite, whatever is set
+        procs[c.slug] = _spawn(args, Path(c.data_dir) / "serve.log", env)
         c.pid = procs[c.slug].pid
         c.pid_started = started_at(c.pid)
         spawned[c.slug] = time.monotonic()

@@ -256,6 +256,8 @@ def test_cities_on_postgresql_from_a_url_template(tmp_path: Path) -> None:
             names = {r[0] for r in conn.execute(sa.text("SELECT datname FROM pg_database"))}
         assert {f"{prefix}_yulin", f"{prefix}_lanzhou"} <= names
         assert not (root / "yulin" / "gateway.db").exists()
+        for c in st["cities"].values():  # the URL (and a password) never on the process list
+            assert prefix not in Path(f"/proc/{c['pid']}/cmdline").read_text()
         sub = run(
             "submit", str(EXAMPLE), "--as", "tax", "--data-dir", str(root / "yulin"),
             env={"CREDITCHAIN_URL": urls["yulin"]},
