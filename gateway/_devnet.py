@@ -1,6 +1,7 @@
-"""A development consortium for `creditchain serve --dev`: Yulin's gateway, credit office,
-departments, a utility, a bank and an auditor, registered on the local chain, each with an
-encrypted keystore (and a development password file) under ``<data_dir>/keys/orgs``.
+"""A development consortium for `creditchain serve --dev` (Yulin) and for each city of
+`creditchain network up`: the city's gateway, credit office, departments, a utility, a bank
+and an auditor, registered on the chain by the city's registrar, each with an encrypted
+keystore (and a development password file) under ``<data_dir>/keys/orgs``.
 
 The result is described in ``<data_dir>/consortium.json`` so the CLI (`creditchain submit --as
 tax`) and the tests can act as any of them.
@@ -28,6 +29,30 @@ from node import Chain, ContractRevert, Deployment, OrgKind, create_keystore, lo
 from node._accounts import private_dir
 
 YULIN = 610800
+
+
+@dataclass(frozen=True)
+class City:
+    """A city of the Yellow River network: its GB/T 2260 code and names."""
+
+    slug: str
+    code: int
+    name_zh: str
+    name_en: str
+
+
+CITIES: dict[str, City] = {
+    c.slug: c
+    for c in (
+        City("yulin", YULIN, "榆林市", "Yulin"),
+        City("lanzhou", 620100, "兰州市", "Lanzhou"),
+        City("yinchuan", 640100, "银川市", "Yinchuan"),
+        City("hohhot", 150100, "呼和浩特市", "Hohhot"),
+        City("pingliang", 620800, "平凉市", "Pingliang"),
+        City("yanan", 610600, "延安市", "Yan'an"),
+    )
+}
+"""The Yellow River credit alliance (seed plan 专栏4-3): Yulin and its partner cities."""
 LOG_NAMES = ("records", "access")
 _FUNDING = 10**22
 
@@ -86,6 +111,28 @@ _ORGS = (
 )
 
 
+def city_orgs(city: City) -> tuple[tuple[str, str, str, str, str], ...]:
+    """The development consortium of ``city``: (slug, Chinese name, English name, kind,
+    17-character USCC body) — Yulin's as ever, the others' named after their city, with
+    the city's division code in their USCCs (so no two cities share an org id)."""
+    if city.code == YULIN:
+        return _ORGS
+    zh, en, code = city.name_zh, city.name_en, f"{city.code:06d}"
+    names = {
+        "gateway": (f"{zh}公共信用信息平台", f"{en} public credit gateway"),
+        "credit-office": (f"{zh}信用办", f"{en} credit office"),
+        "tax": (f"国家税务总局{zh}税务局", f"{en} tax bureau"),
+        "market": (f"{zh}市场监督管理局", f"{en} market regulation bureau"),
+        "court": (f"{zh}中级人民法院", f"{en} intermediate people's court"),
+        "water": (f"{zh}水务集团有限公司", f"{en} water group"),
+        "bank": (f"{zh}农村商业银行", f"{en} rural commercial bank"),
+        "auditor": (f"{zh}审计局", f"{en} audit bureau"),
+    }
+    return tuple(
+        (slug, *names[slug], kind, body[:2] + code + body[8:]) for slug, _, _, kind, body in _ORGS
+    )
+
+
 def consortium_path(data_dir: Path) -> Path:
     return data_dir / "consortium.json"
 
@@ -127,13 +174,17 @@ def bootstrap(
     deployment: Deployment,
     registrar: Callable[[], LocalAccount],
     secrets_: GatewaySecrets,
+    city: City = CITIES["yulin"],
+    *,
+    log_admin: Callable[[], LocalAccount] | None = None,
 ) -> dict[str, DevOrg]:
-    """Register the development consortium and the gateway's logs.
+    """Register ``city``'s development consortium (default: Yulin) and the gateway's logs.
 
     Resumable: a crash anywhere leaves key files and on-chain registrations that the next run
     reuses (each key file is written before its registration; each registration is skipped
     when the chain already has it), and ``consortium.json`` is written last, atomically.
-    ``registrar`` is called only when there is something to register.
+    ``registrar`` (a registrar of ``city``) is called only when there is something to
+    register; ``log_admin`` (default: the registrar) registers the gateway's two logs.
     """
     path = consortium_path(data_dir)
     if path.exists():
@@ -145,7 +196,7 @@ def bootstrap(
     chain.fund(secrets_.signer.address, _FUNDING)
     orgs: list[DevOrg] = []
     keys = data_dir / "keys" / "orgs"
-    for slug, zh, en, kind, body in _ORGS:
+    for slug, zh, en, kind, body in city_orgs(city):
         uscc = make_uscc(body)
         org_id = org_id_for(uscc)
         x_file = keys / f"{slug}.x25519"
@@ -174,7 +225,7 @@ def bootstrap(
             if exc.name != "UnknownOrg":
                 raise
             membership.register_org(
-                acting, org_id, YULIN, OrgKind[kind.upper()], account.address, public
+                acting, org_id, city.code, OrgKind[kind.upper()], account.address, public
             )
         orgs.append(
             DevOrg(
@@ -191,15 +242,16 @@ def bootstrap(
             )
         )
     gateway_org = bytes.fromhex(orgs[0].org_id[2:])
+    logs_by = acting if log_admin is None else log_admin()
     for name in LOG_NAMES:
         try:
             log.contract.functions.logInfo(log_id(gateway_org, name)).call()
         except Exception:  # noqa: BLE001 - UnknownLog (or a transport error: register fails loudly)
             log.register_log(
-                acting, log_id(gateway_org, name), gateway_org, secrets_.operator.address
+                logs_by, log_id(gateway_org, name), gateway_org, secrets_.operator.address
             )
     doc: dict[str, Any] = {
-        "city": YULIN,
+        "city": city.code,
         "gateway": orgs[0].org_id,
         "orgs": [asdict(o) for o in orgs],
     }

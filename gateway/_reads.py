@@ -14,7 +14,7 @@ import datetime
 import hashlib
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -52,6 +52,7 @@ from gateway.domain.policy import (
 from gateway.domain.records import hex0x, parse_hex
 from gateway.domain.signing import fast_recover_typed
 from gateway.errors import (
+    CrossCityRefused,
     Forbidden,
     MalformedRequest,
     OrgSuspended,
@@ -59,6 +60,9 @@ from gateway.errors import (
 )
 from gateway.store import AccessDecision, DbLog, Record, read_only, session_scope
 from node import ContractRevert, GrantsClient
+
+if TYPE_CHECKING:
+    from gateway._federation import RemoteRead
 
 """Disclosure periods are counted in dates of the gateway's jurisdiction (UTC+8, no DST)."""
 
@@ -172,11 +176,14 @@ class Reader:
 
     # -- the request ------------------------------------------------------------------------
 
-    def read(self, body: bytes) -> dict[str, Any]:
-        """Decide and log a read; the released answer, or AccessDenied (logged too)."""
+    def read(self, body: bytes, *, remote: RemoteRead | None = None) -> dict[str, Any]:
+        """Decide and log a read; the released answer, or AccessDenied (logged too).
+        ``remote``: a cross-city read forwarded by a partner gateway (gateway/_federation.py
+        adds its signed type's members, its checks and the entry's ``cross_city``)."""
         gw = self.gw
         doc = _strict(body)
-        missing, extra = _READ_MEMBERS - set(doc), set(doc) - _READ_MEMBERS
+        members = _READ_MEMBERS | remote.members if remote is not None else _READ_MEMBERS
+        missing, extra = members - set(doc), set(doc) - members
         if missing or extra:
             raise MalformedRequest(
                 f"read request members: missing {sorted(missing)}, unexpected {sorted(extra)}"
@@ -225,11 +232,26 @@ class Reader:
             "signedAt": signed_at,
             "nonce": nonce,
         }
-        signer = fast_recover_typed(gw.domain, "ReadRequest", message, signature)
+        sig_type = "ReadRequest" if remote is None else remote.sig_type
+        if remote is not None:
+            message.update(remote.message(doc))
+        signer = fast_recover_typed(gw.domain, sig_type, message, signature)
         try:
             requester_org = gw._check_signer(requester, signer, signed_at)
-        except OrgSuspended as exc:  # the signature checked out: a logged access decision
-            log_read_refusal(self.gw, self.committer, doc, exc, message, signature, subject)
+            if remote is not None:
+                remote.check(requester, message)
+        except (OrgSuspended, CrossCityRefused) as exc:  # signature checked out: logged
+            log_read_refusal(
+                self.gw,
+                self.committer,
+                doc,
+                exc,
+                message,
+                signature,
+                subject,
+                sig_type=sig_type,
+                extra=remote.entry if remote is not None else None,
+            )
             raise
 
         # the chain's record statuses first, then the rows (gateway/_bound.py says why)
@@ -321,7 +343,7 @@ class Reader:
             ],
             "sig": {
                 "scheme": "eip712-v1",
-                "type": "ReadRequest",
+                "type": sig_type,
                 "signed_at": signed_at,
                 "nonce": hex0x(nonce),
                 "value": hex0x(signature),
@@ -330,6 +352,7 @@ class Reader:
             "decided_at": now,
             "clock": {"gateway": now, "block": block_ts},
             "policy": gw.catalog.policy_revision,
+            **(remote.entry if remote is not None else {}),
         }
         entry_bytes = canonicalize(entry)
         leaf = hashlib.sha256(b"\x00" + entry_bytes).digest()

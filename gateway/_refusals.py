@@ -16,8 +16,8 @@ hook, which the runtime points at the Reader's committer.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway._access_index import TAG_SALT_BYTES, subject_tag, tag_key
@@ -65,6 +65,8 @@ class Refusal:
     record: str | None = None
     categories: Sequence[str] = ()
     grant: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """More members of the entry (a cross-city read's ``cross_city``)."""
 
 
 RefusalLog = Callable[[Refusal, GatewayError], None]
@@ -103,6 +105,7 @@ def log_refusal(
         },
         "block": None,
         "decided_at": now,
+        **refusal.extra,
     }
     entry_bytes = canonicalize(entry)
     row: dict[str, Any] = {
@@ -150,9 +153,12 @@ def log_read_refusal(
     message: dict[str, Any],
     signature: bytes,
     subject: SubjectId | None,
+    *,
+    sig_type: str = "ReadRequest",
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Log a ``ReadRequest`` (``doc``, its checked EIP-712 ``message``) refused after its
-    signature checked out."""
+    signature checked out (``sig_type``/``extra``: a cross-city ``RemoteReadRequest``)."""
     record_id: bytes | None = None if doc["record_id"] is None else message["recordId"]
     commitment = ""
     if subject is not None:
@@ -163,7 +169,7 @@ def log_read_refusal(
             commitment = "" if row is None else row.subject_commitment
     refusal = Refusal(
         requester=message["requester"],
-        sig_type="ReadRequest",
+        sig_type=sig_type,
         signed_at=message["signedAt"],
         nonce=message["nonce"],
         signature=signature,
@@ -175,6 +181,7 @@ def log_read_refusal(
         record=None if record_id is None else record_id.hex(),
         categories=list(doc["categories"]),
         grant=None if doc["grant_id"] is None else hex0x(message["grantId"]),
+        extra=extra or {},
     )
     log_refusal(gw, committer, refusal, exc)
 

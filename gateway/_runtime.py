@@ -20,6 +20,7 @@ from gateway import _receipt_mark as receipt_mark
 from gateway._anchor import Anchorer
 from gateway._config import Settings
 from gateway._devnet import DevOrg, bootstrap, load_consortium
+from gateway._federation import Federation
 from gateway._keys import GatewaySecrets, load_secrets
 from gateway._lifecycle import Lifecycle, OfficeKey, make_office_key
 from gateway._reads import Reader
@@ -68,6 +69,7 @@ class Runtime:
     _thread: threading.Thread | None = None
     _lifecycle_thread: threading.Thread | None = None
     _checkpoint_thread: threading.Thread | None = None
+    federation: Federation | None = None
 
     def start_anchoring(self) -> None:
         """Start the background workers: the anchoring worker, and the lifecycle worker
@@ -99,6 +101,8 @@ class Runtime:
         for thread in (self._thread, self._lifecycle_thread, self._checkpoint_thread):
             if thread is not None:
                 thread.join(timeout=30)
+        if self.federation is not None:
+            self.federation.http.close()
         self.engine.dispose()
         self.secrets.keks.release()
         if self.gateway.receipt_mark is not None:
@@ -244,7 +248,18 @@ def _assemble(
         office=_office(consortium),
         relay_inline=relay_inline,
     )
-    app = create_app(gateway, reader, lifecycle, max_body_bytes=settings.max_body_bytes)
+    federation = (
+        Federation(reader, deployment.directory(chain))
+        if "Directory" in deployment.contracts
+        else None
+    )
+    app = create_app(
+        gateway,
+        reader,
+        lifecycle,
+        max_body_bytes=settings.max_body_bytes,
+        federation=federation,
+    )
     return Runtime(
         settings,
         chain,
@@ -258,6 +273,7 @@ def _assemble(
         lifecycle,
         local,
         consortium,
+        federation=federation,
     )
 
 

@@ -55,12 +55,18 @@ __all__ = [
     "build_subject_session",
     "build_submission",
     "build_transition",
+    "check_receipt_signature",
+    "find_grant",
+    "grant_params",
+    "subject_ref",
 ]
 
 PROBLEM_JSON: Final = "application/problem+json"
 NONCE_BYTES: Final = 32
 if TYPE_CHECKING:
+    from gateway.domain.records import Receipt
     from gateway.receipts import ReceiptStore
+    from node import Grant, GrantParams, GrantsClient, MembershipClient
 
 _RECORD_ID: Final = re.compile(r"[0-9a-f]{64}")
 
@@ -407,6 +413,27 @@ class ReaderClient:
         if isinstance(answer.get("access_receipt"), dict):
             c._keep([answer["access_receipt"]])
         return answer
+
+    def read_cross_city(
+        self, target_city: int, x25519_private: bytes, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Read ``target_city``'s records through this (home) gateway, the answer opened
+        here with ``x25519_private`` (gateway/federated_client.py; formats.md §13)."""
+        from gateway.federated_client import CrossCityReader
+
+        c = self._client
+        return CrossCityReader(
+            c.base_url,
+            c.account,
+            c.org_id,
+            x25519_private,
+            chain_id=c.domain.chain_id,
+            membership=c.domain.verifying_contract,
+            http=c._http,
+            clock=c._clock,
+            rng=c._rng,
+            receipt_store=c.receipt_store,
+        ).read(target_city=target_city, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -768,3 +795,109 @@ def build_log_request(
         "nonce": hex0x(nonce),
         "signature": hex0x(value),
     }
+
+
+# ---------------------------------------------------------------------------------------
+# Grants (Grants.sol) and reads end to end: what `creditchain grant` and `creditchain read`
+# use. A grant names its subject by the peppered commitment (formats.md §3), never in clear.
+
+
+def subject_ref(pepper: bytes, subject: Mapping[str, str]) -> bytes:
+    """The on-chain ``subject`` of a grant: ``HMAC-SHA256(pepper, kind ":" id)`` of the
+    normalised identifier (the network pepper is shared by the consortium's members).
+
+    Raises:
+        InvalidIdentifier: ``subject`` is not a valid identifier of its kind.
+    """
+    from gateway.domain.identifiers import parse_subject_id, subject_commitment
+
+    return subject_commitment(pepper, parse_subject_id(subject["id"], kind=subject["kind"]))  # type: ignore[arg-type]
+
+
+def grant_params(
+    *,
+    subject: bytes | None,
+    grantee: bytes,
+    purpose: str,
+    category_mask: int,
+    valid_from: int,
+    valid_until: int,
+    statutory: bool,
+    evidence: bytes,
+) -> GrantParams:
+    """The parameters of a consent grant (``subject``: :func:`subject_ref`) or a statutory
+    grant (``subject`` may be ``None``: any subject). ``evidence`` is hashed (SHA-256) into
+    ``evidenceHash``: the signed consent form or the legal basis, kept off chain."""
+    from node import GrantBasis, GrantParams, purpose_id
+
+    if subject is None and not statutory:
+        raise ValueError("a consent grant names its subject; only a statutory one may not")
+    return GrantParams(
+        subject=subject if subject is not None else b"\x00" * 32,
+        grantee=grantee,
+        purpose=purpose_id(purpose),
+        categories=category_mask,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        basis=GrantBasis.STATUTORY if statutory else GrantBasis.CONSENT,
+        evidence_hash=hashlib.sha256(evidence).digest(),
+    )
+
+
+def find_grant(
+    grants: GrantsClient,
+    *,
+    grantee: bytes,
+    purpose: str,
+    category_mask: int,
+    subject: bytes | None,
+    at: int,
+) -> Grant | None:
+    """The newest grant on chain that lets ``grantee`` read ``subject`` (or, with ``None``,
+    any subject) for ``purpose`` and every category of ``category_mask`` at time ``at``: live
+    (not revoked, within its validity), naming that subject or any subject."""
+    from node import purpose_id
+
+    wanted = purpose_id(purpose)
+    for grant_id in reversed(grants.grant_ids(grantee=grantee)):
+        g = grants.grant(grant_id)
+        if g.revoked or not g.valid_from <= at < g.valid_until or g.purpose != wanted:
+            continue
+        if g.categories & category_mask != category_mask:
+            continue
+        if g.subject != b"\x00" * 32 and g.subject != subject:
+            continue
+        return g
+    return None
+
+
+def check_receipt_signature(
+    receipt: Mapping[str, Any],
+    *,
+    membership: MembershipClient,
+    domain: SigningDomain,
+    gateway: bytes | None = None,
+) -> Receipt:
+    """Parse a §6 receipt and check that it is signed by its gateway org's signer in force at
+    ``received_at`` (``Membership.keysAt``) — and, with ``gateway``, that it is that gateway's.
+    Whether its leaf is in the anchored log is :func:`gateway.receipts.verify_receipts`' job,
+    once ``anchor_by`` has passed.
+
+    Raises:
+        ReceiptUnverified: another gateway's receipt, or not signed by the gateway's key.
+        MalformedObject: not a receipt.
+    """
+    from gateway.domain.records import parse_receipt, receipt_signer
+    from gateway.errors import ReceiptUnverified
+
+    r = parse_receipt(dict(receipt))
+    if gateway is not None and r.gateway != gateway:
+        raise ReceiptUnverified(
+            f"the receipt is gateway {hex0x(r.gateway)}'s, not {hex0x(gateway)}'s"
+        )
+    expected = membership.keys_at(r.gateway, r.received_at).signer
+    if receipt_signer(r, domain).lower() != expected.lower():
+        raise ReceiptUnverified(
+            f"the receipt is not signed by gateway {hex0x(r.gateway)}'s registered key"
+        )
+    return r

@@ -150,3 +150,67 @@ class Unauthenticated(GatewayError):
     """The resource is served only to a signed request (log entries: formats §9.2)."""
 
     code = "unauthenticated"
+
+
+class ReceiptUnverified(GatewayError):
+    """Client side: a gateway's receipt whose signature is not the gateway org's registered
+    signer at ``received_at``, or that names another gateway than the one asked."""
+
+    code = "receipt-unverified"
+
+
+class NetworkError(GatewayError):
+    """`creditchain network`: the local network cannot be started, found or stopped as asked."""
+
+    code = "network-error"
+
+
+class CrossCityRefused(Forbidden):
+    """A cross-city read refused by the partner gateway before any decision on records: the
+    forwarding org is not an active gateway, the requester is not a member of the forwarding
+    gateway's city, the request names another target city or an encryption key that is not
+    the requester's registered one. Logged as an access decision once a signature checked out."""
+
+    code = "cross-city-refused"
+
+
+class NotAGateway(CrossCityRefused):
+    """A forward signed by an organisation that is not of kind Gateway."""
+
+    code = "not-a-gateway"
+
+
+class RequesterNotOfCity(CrossCityRefused):
+    """The requester is not a member of the city of the gateway it came through."""
+
+    code = "requester-not-of-city"
+
+
+class WrongTargetCity(CrossCityRefused):
+    """The request (or its forward) names another city than this gateway's."""
+
+    code = "wrong-target-city"
+
+
+class EncryptionKeyMismatch(CrossCityRefused):
+    """The request's encryption key is not the requester's registered (current) X25519 key."""
+
+    code = "encryption-key-mismatch"
+
+
+class PartnerUnknown(GatewayError):
+    """No active gateway is listed in the on-chain Directory for the target city."""
+
+    code = "partner-unknown"
+
+
+class PartnerUnavailable(GatewayError):
+    """The partner city's gateway did not answer usefully (unreachable, an error, garbage)."""
+
+    code = "partner-unavailable"
+
+
+class PartnerTimeout(PartnerUnavailable):
+    """The partner city's gateway did not answer within the timeout."""
+
+    code = "partner-timeout"

@@ -24,8 +24,12 @@ if TYPE_CHECKING:
     from node._artifacts import Artifact, load_artifact
     from node._chain import Chain, SignedTx, decode_revert
     from node._contracts import (
+        CITIES,
+        YULIN,
         Checkpoint,
         CheckpointLogClient,
+        DirectoryClient,
+        DirectoryEntry,
         Grant,
         GrantBasis,
         GrantParams,
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
         StatusTransition,
         purpose_id,
         reason_code,
+        registrar_role,
         sign_grant,
         sign_revocation,
         sign_transition,
@@ -60,6 +65,11 @@ _LAZY = {
     "SignedTx": "node._chain",
     "Checkpoint": "node._contracts",
     "CheckpointLogClient": "node._contracts",
+    "CITIES": "node._contracts",
+    "YULIN": "node._contracts",
+    "DirectoryClient": "node._contracts",
+    "DirectoryEntry": "node._contracts",
+    "registrar_role": "node._contracts",
     "Grant": "node._contracts",
     "GrantBasis": "node._contracts",
     "GrantParams": "node._contracts",
@@ -104,6 +114,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CITIES",
+    "YULIN",
     "AnvilNode",
     "Artifact",
     "Chain",
@@ -114,6 +126,8 @@ __all__ = [
     "ContractRevert",
     "DeployedContract",
     "Deployment",
+    "DirectoryClient",
+    "DirectoryEntry",
     "Grant",
     "GrantBasis",
     "GrantParams",
@@ -146,6 +160,7 @@ __all__ = [
     "open_chain",
     "purpose_id",
     "reason_code",
+    "registrar_role",
     "running_node",
     "sign_grant",
     "sign_revocation",

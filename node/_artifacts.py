@@ -11,7 +11,7 @@ from typing import Any
 
 from node.errors import ManifestError
 
-CONTRACTS = ("Membership", "CheckpointLog", "Grants", "RecordStatus")
+CONTRACTS = ("Membership", "CheckpointLog", "Grants", "RecordStatus", "Directory")
 
 
 def artifacts_dir() -> Path:

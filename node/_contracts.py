@@ -21,6 +21,23 @@ from node.errors import ContractRevert
 
 LOG_ADMIN_ROLE_NAME = "LOG_ADMIN_ROLE"
 REGISTRAR_ROLE_NAME = "REGISTRAR_ROLE"
+"""The base of the per-city registrar roles (``registrar_role``); never granted itself."""
+
+YULIN = 610800
+CITIES: dict[str, int] = {
+    "yulin": 610800,
+    "lanzhou": 620100,
+    "yinchuan": 640100,
+    "hohhot": 150100,
+    "pingliang": 620800,
+    "yanan": 610600,
+}
+"""The Yellow River alliance's cities and their GB/T 2260 codes."""
+
+
+def registrar_role(city: int) -> bytes:
+    """The registrar role of ``city``, as Membership.registrarRole computes it."""
+    return keccak(abi_encode(["bytes32", "uint32"], [keccak(text=REGISTRAR_ROLE_NAME), city]))
 
 
 class OrgKind(IntEnum):
@@ -204,6 +221,18 @@ class MembershipClient:
     def reactivate(self, account: LocalAccount, org_id: bytes) -> TxReceipt:
         return self.chain.transact(account, self.contract.functions.reactivate(org_id))
 
+    def grant_city_registrar(self, admin: LocalAccount, city: int, account: str) -> TxReceipt:
+        """Make ``account`` a registrar of ``city`` (the default admin only)."""
+        fn = self.contract.functions.grantCityRegistrar(city, account)
+        return self.chain.transact(admin, fn)
+
+    def revoke_city_registrar(self, admin: LocalAccount, city: int, account: str) -> TxReceipt:
+        fn = self.contract.functions.revokeCityRegistrar(city, account)
+        return self.chain.transact(admin, fn)
+
+    def is_registrar(self, account: str, city: int) -> bool:
+        return bool(self.chain.call(self.contract.functions.isRegistrar(account, city)))
+
     def org(self, org_id: bytes) -> Org:
         city, kind, active, registered_at, key_count = self.chain.call(
             self.contract.functions.org(org_id)
@@ -230,6 +259,72 @@ class MembershipClient:
 
     def is_active(self, org_id: bytes) -> bool:
         return bool(self.chain.call(self.contract.functions.isActive(org_id)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Directory
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A listed gateway (IDirectory.Entry)."""
+
+    gateway_org: bytes
+    city: int
+    updated_at: int
+    url: str
+
+    @classmethod
+    def from_tuple(cls, t: Sequence[Any]) -> DirectoryEntry:
+        org, city, updated_at, url = t
+        return cls(bytes(org), int(city), int(updated_at), str(url))
+
+
+class DirectoryClient:
+    """The Directory contract: each city's gateway organisation and its base URL."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.contract = chain.contract("Directory", address)
+        self.address = self.contract.address
+
+    def membership_address(self) -> str:
+        return str(self.chain.call(self.contract.functions.membership()))
+
+    def set_endpoint(self, account: LocalAccount, gateway_org: bytes, url: str) -> TxReceipt:
+        """List ``gateway_org`` at ``url`` (its current signer or its city's registrar)."""
+        fn = self.contract.functions.setEndpoint(gateway_org, url)
+        return self.chain.transact(account, fn)
+
+    def remove_endpoint(self, account: LocalAccount, gateway_org: bytes) -> TxReceipt:
+        return self.chain.transact(account, self.contract.functions.removeEndpoint(gateway_org))
+
+    def endpoint_of(self, gateway_org: bytes, block: BlockIdentifier = "latest") -> DirectoryEntry:
+        """The gateway's entry; ContractRevert NotListed / GatewayNotActive."""
+        return DirectoryEntry.from_tuple(
+            self.chain.call(self.contract.functions.endpointOf(gateway_org), block)
+        )
+
+    def gateway_of_city(self, city: int, block: BlockIdentifier = "latest") -> DirectoryEntry:
+        """The city's listed gateway; ContractRevert NoGatewayForCity / GatewayNotActive."""
+        return DirectoryEntry.from_tuple(
+            self.chain.call(self.contract.functions.gatewayOfCity(city), block)
+        )
+
+    def cities(self) -> list[int]:
+        return [int(c) for c in self.chain.call(self.contract.functions.cities())]
+
+    def entries(self) -> dict[int, DirectoryEntry]:
+        """city -> entry, for every city whose listed gateway is active now."""
+        out: dict[int, DirectoryEntry] = {}
+        for city in self.cities():
+            try:
+                out[city] = self.gateway_of_city(city)
+            except ContractRevert as exc:
+                if exc.name not in ("NoGatewayForCity", "GatewayNotActive"):
+                    raise
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from node._artifacts import CONTRACTS, load_artifact
 from node._chain import Chain
 from node._contracts import (
     LOG_ADMIN_ROLE_NAME,
-    REGISTRAR_ROLE_NAME,
+    YULIN,
     CheckpointLogClient,
+    DirectoryClient,
     GrantsClient,
     MembershipClient,
     RecordStatusClient,
@@ -28,10 +29,11 @@ from node.errors import ManifestError
 
 MANIFEST_VERSION = 1
 RECORD_STATUS = "RecordStatus"
+DIRECTORY = "Directory"
 _DEPLOY_ORDER: tuple[str, ...] = CONTRACTS
 """What deploy_all deploys, in order. RecordStatus came after the first manifests were written
 (``ensure_record_status`` adds it to one of those)."""
-_ON_MEMBERSHIP = ("Grants", RECORD_STATUS)
+_ON_MEMBERSHIP = ("Grants", RECORD_STATUS, DIRECTORY)
 """Contracts with no roles of their own, constructed on (and checked against) Membership."""
 
 
@@ -81,6 +83,14 @@ class Deployment:
                 "and save the manifest it returns"
             )
         return RecordStatusClient(chain, self.address(RECORD_STATUS))
+
+    def directory(self, chain: Chain) -> DirectoryClient:
+        if DIRECTORY not in self.contracts:
+            raise ManifestError(
+                f"the deployment manifest for chain {self.chain_id} predates the Directory "
+                "(and the city-scoped Membership): deploy the contracts afresh"
+            )
+        return DirectoryClient(chain, self.address(DIRECTORY))
 
     # -- persistence ----------------------------------------------------------------------------
 
@@ -133,7 +143,13 @@ class Deployment:
             if name not in self.contracts:
                 continue
             # Their code matches up to immutables; the one that matters is their registry.
-            client = self.grants(chain) if name == "Grants" else self.record_status(chain)
+            client: GrantsClient | RecordStatusClient | DirectoryClient = (
+                self.grants(chain)
+                if name == "Grants"
+                else self.record_status(chain)
+                if name == RECORD_STATUS
+                else self.directory(chain)
+            )
             linked = client.membership_address()
             if linked.lower() != self.address("Membership").lower():
                 raise ManifestError(
@@ -161,13 +177,16 @@ def deploy_all(
     admin_delay: int = 86_400,
     log_admins: tuple[str, ...] = (),
     registrars: tuple[str, ...] = (),
+    registrar_cities: tuple[int, ...] = (YULIN,),
 ) -> Deployment:
-    """Deploy Membership and CheckpointLog with ``admin`` as default admin, and Grants and
-    RecordStatus on top of that Membership (they have no roles: their authority comes from
-    Membership).
+    """Deploy Membership and CheckpointLog with ``admin`` as default admin, and Grants,
+    RecordStatus and Directory on top of that Membership (they have no roles: their authority
+    comes from Membership).
 
-    When the deployer is the admin, it grants LOG_ADMIN_ROLE and REGISTRAR_ROLE to the given
-    accounts; otherwise the admin must grant them later.
+    When the deployer is the admin, it grants LOG_ADMIN_ROLE to ``log_admins`` and makes each
+    of ``registrars`` the registrar of each city of ``registrar_cities`` (GB/T 2260 codes;
+    give a production registrar one city); otherwise the admin must grant them later
+    (``MembershipClient.grant_city_registrar``).
     """
     admin = Web3.to_checksum_address(admin or deployer.address)
     deployed: dict[str, DeployedContract] = {}
@@ -180,12 +199,8 @@ def deploy_all(
         membership = MembershipClient(chain, deployed["Membership"].address)
         log = CheckpointLogClient(chain, deployed["CheckpointLog"].address)
         for who in registrars:
-            chain.transact(
-                deployer,
-                membership.contract.functions.grantRole(
-                    keccak(text=REGISTRAR_ROLE_NAME), Web3.to_checksum_address(who)
-                ),
-            )
+            for city in registrar_cities:
+                membership.grant_city_registrar(deployer, city, Web3.to_checksum_address(who))
         for who in log_admins:
             chain.transact(
                 deployer,

@@ -26,6 +26,7 @@ from eth_account.signers.local import LocalAccount
 
 from node._accounts import create_keystore, load_keystore, private_dir
 from node._chain import Chain
+from node._contracts import CITIES
 from node._deploy import Deployment, deploy_all, ensure_record_status
 from node._providers import AnvilNode, connect
 from node.errors import ChainUnavailable, KeystoreError, ManifestError
@@ -166,6 +167,7 @@ class LocalChain:
                     admin_delay=0,
                     log_admins=(deployer.address,),
                     registrars=(deployer.address,),
+                    registrar_cities=tuple(CITIES.values()),
                 )
                 self.deployment.save(paths.manifest)
                 self.deployed_now = True

@@ -25,7 +25,7 @@ SRC = ROOT / "contracts" / "src"
 OUT = ROOT / "contracts" / "artifacts"
 SHIM = ROOT / "scripts" / "solc"
 PINNED_VERSION = "0.8.28"
-DEPLOYABLE = ("Membership", "CheckpointLog", "Grants", "RecordStatus")
+DEPLOYABLE = ("Membership", "CheckpointLog", "Grants", "RecordStatus", "Directory")
 
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 1000},

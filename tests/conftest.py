@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node import (
+    CITIES,
     AnvilNode,
     Chain,
     CheckpointLogClient,
@@ -57,7 +58,10 @@ class Consortium:
         return account
 
 
-def make_consortium(chain: Chain, admin_delay: int = 3600) -> Consortium:
+def make_consortium(
+    chain: Chain, admin_delay: int = 3600, registrar_cities: tuple[int, ...] | None = None
+) -> Consortium:
+    """``registrar`` is the registrar of ``registrar_cities`` (default: the six cities)."""
     accounts = [Account.create() for _ in range(5)]
     for a in accounts:
         chain.fund(a.address, FUNDING)
@@ -69,6 +73,7 @@ def make_consortium(chain: Chain, admin_delay: int = 3600) -> Consortium:
         admin_delay=admin_delay,
         log_admins=(log_admin.address,),
         registrars=(registrar.address,),
+        registrar_cities=tuple(CITIES.values()) if registrar_cities is None else registrar_cities,
     )
     return Consortium(chain, deployment, admin, log_admin, registrar, operator, stranger)
 

@@ -7,12 +7,14 @@ import {IMembership} from "./interfaces/IMembership.sol";
 
 /// @title Membership
 /// @notice The consortium's registry of member organisations and their keys.
-/// @dev Roles: the default admin (two-step transfer with a delay) grants REGISTRAR_ROLE to the
-/// city credit offices' accounts; registrars register, suspend and reactivate organisations
-/// and may rotate keys on an organisation's behalf (a lost key). An organisation's current
-/// signer may rotate its own keys. A signing address is never reused across organisations.
+/// @dev Roles: the default admin (two-step transfer with a delay) makes a city credit office's
+/// account the registrar of that one city (`grantCityRegistrar`, or `grantRole` with
+/// `registrarRole(city)`); a city's registrars register, suspend and reactivate organisations
+/// of that city only, and may rotate keys on behalf of one of them (a lost key). There is no
+/// registrar of every city. An organisation's current signer may rotate its own keys. A signing
+/// address is never reused across organisations.
 contract Membership is IMembership, AccessControlDefaultAdminRules {
-    /// @notice Registers, suspends and reactivates organisations.
+    /// @notice The base of every city's registrar role (`registrarRole`); not granted itself.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
 
     mapping(bytes32 orgId => Org) private _orgs;
@@ -31,8 +33,9 @@ contract Membership is IMembership, AccessControlDefaultAdminRules {
         OrgKind kind,
         address signer,
         bytes32 encryptionKey
-    ) external onlyRole(REGISTRAR_ROLE) {
-        if (orgId == bytes32(0) || kind == OrgKind.None) revert InvalidOrgParameters();
+    ) external {
+        _checkRegistrar(city);
+        if (orgId == bytes32(0) || kind == OrgKind.None || city == 0) revert InvalidOrgParameters();
         if (_orgs[orgId].kind != OrgKind.None) revert OrgAlreadyRegistered(orgId);
         _orgs[orgId] = Org({city: city, kind: kind, active: true, registeredAt: uint64(block.timestamp), keyCount: 0});
         _pushKeys(orgId, signer, encryptionKey);
@@ -42,7 +45,7 @@ contract Membership is IMembership, AccessControlDefaultAdminRules {
     /// @inheritdoc IMembership
     function rotateKeys(bytes32 orgId, address signer, bytes32 encryptionKey) external {
         Org storage o = _existing(orgId);
-        if (_orgOfSigner[msg.sender] != orgId && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+        if (_orgOfSigner[msg.sender] != orgId && !hasRole(registrarRole(o.city), msg.sender)) {
             revert NotOrgSignerOrRegistrar(orgId, msg.sender);
         }
         delete _orgOfSigner[_keys[orgId][o.keyCount - 1].signer];
@@ -51,19 +54,44 @@ contract Membership is IMembership, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IMembership
-    function suspend(bytes32 orgId, bytes32 reasonCode) external onlyRole(REGISTRAR_ROLE) {
+    function suspend(bytes32 orgId, bytes32 reasonCode) external {
         Org storage o = _existing(orgId);
+        _checkRegistrar(o.city);
         if (!o.active) revert OrgNotActive(orgId);
         o.active = false;
         emit OrgSuspended(orgId, reasonCode);
     }
 
     /// @inheritdoc IMembership
-    function reactivate(bytes32 orgId) external onlyRole(REGISTRAR_ROLE) {
+    function reactivate(bytes32 orgId) external {
         Org storage o = _existing(orgId);
+        _checkRegistrar(o.city);
         if (o.active) revert OrgAlreadyActive(orgId);
         o.active = true;
         emit OrgReactivated(orgId);
+    }
+
+    /// @inheritdoc IMembership
+    function grantCityRegistrar(uint32 city, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (city == 0) revert InvalidCity();
+        _grantRole(registrarRole(city), account);
+        emit CityRegistrarGranted(city, account);
+    }
+
+    /// @inheritdoc IMembership
+    function revokeCityRegistrar(uint32 city, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _revokeRole(registrarRole(city), account);
+        emit CityRegistrarRevoked(city, account);
+    }
+
+    /// @inheritdoc IMembership
+    function registrarRole(uint32 city) public pure returns (bytes32) {
+        return keccak256(abi.encode(REGISTRAR_ROLE, city));
+    }
+
+    /// @inheritdoc IMembership
+    function isRegistrar(address account, uint32 city) external view returns (bool) {
+        return hasRole(registrarRole(city), account);
     }
 
     /// @inheritdoc IMembership
@@ -108,6 +136,10 @@ contract Membership is IMembership, AccessControlDefaultAdminRules {
     /// @inheritdoc IMembership
     function isActive(bytes32 orgId) external view returns (bool) {
         return _orgs[orgId].active;
+    }
+
+    function _checkRegistrar(uint32 city) private view {
+        if (!hasRole(registrarRole(city), msg.sender)) revert NotCityRegistrar(msg.sender, city);
     }
 
     function _existing(bytes32 orgId) private view returns (Org storage o) {

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors as g
 from gateway._access_index import index_document
+from gateway._federation import Federation
 from gateway._lifecycle import Lifecycle, relay_failed
 from gateway._log_access import LogAccess, dumps_entries
 from gateway._log_access import leaves as log_leaves
@@ -162,6 +163,7 @@ def create_app(
     lifecycle: Lifecycle | None = None,
     *,
     max_body_bytes: int = 16 * 1024 * 1024,
+    federation: Federation | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="creditchain gateway",
@@ -272,6 +274,8 @@ def create_app(
         _read_routes(app, reader, max_body_bytes)
     if lifecycle is not None:
         _lifecycle_routes(app, lifecycle)
+    if federation is not None:
+        _federation_routes(app, federation)
 
     @app.get(
         "/v1/logs/{log}/checkpoint",
@@ -508,3 +512,36 @@ def _read_routes(app: FastAPI, reader: Reader, max_body_bytes: int) -> None:
     @app.post("/v1/audit/trace", tags=["audit"], openapi_extra=_body(AUDIT_QUERY_SCHEMA))
     async def audit_trace(request: Request) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(reader.audit_trace, await request.body()))
+
+
+def _federation_routes(app: FastAPI, fed: Federation) -> None:
+    """Cross-city reads (formats.md §13): a member's request, and a partner's forward."""
+
+    @app.post(
+        "/v1/federation/reads",
+        tags=["federation"],
+        openapi_extra=_body({"type": "object"}),
+        responses={
+            200: {"description": "the partner's sealed answer, its receipt and ours"},
+            403: _problem("denied by the partner (its receipt and ours) or refused here"),
+            404: _problem("no gateway listed for the target city"),
+            502: _problem("the partner's gateway is unreachable or answered garbage"),
+            504: _problem("the partner's gateway timed out"),
+        },
+    )
+    async def federated_read(request: Request) -> JSONResponse:
+        status, body = await run_in_threadpool(fed.forward, await request.body())
+        media = "application/json" if status == 200 else _problems.MEDIA_TYPE
+        return JSONResponse(body, status_code=status, media_type=media)
+
+    @app.post(
+        "/v1/federation/forward",
+        tags=["federation"],
+        openapi_extra=_body({"type": "object"}),
+        responses={
+            200: {"description": "released fields sealed to the requester, access receipt"},
+            403: _problem("refused or denied, with the reason and the access receipt"),
+        },
+    )
+    async def forwarded_read(request: Request) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(fed.receive, await request.body()))

@@ -13,7 +13,10 @@ from gateway.cli._audit import audit_app
 from gateway.cli._backup import backup, restore
 from gateway.cli._chain import chain_app
 from gateway.cli._check import check
+from gateway.cli._grant import grant_app
 from gateway.cli._keys import keys_app
+from gateway.cli._network import network_app
+from gateway.cli._read import read
 from gateway.cli._receipts import receipts_app
 from gateway.cli._serve import serve
 from gateway.cli._subject import subject_app
@@ -38,6 +41,9 @@ app.add_typer(subject_app, name="subject")
 app.add_typer(receipts_app, name="receipts")
 app.command("backup")(backup)
 app.command("restore")(restore)
+app.add_typer(grant_app, name="grant")
+app.command("read")(read)
+app.add_typer(network_app, name="network")
 
 
 def _solo(name: str, fn: Callable[..., Any]) -> typer.Typer:

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli._output import EXIT_USAGE, command, emit_json, fail
+from gateway.cli._output import EXIT_USAGE, GatewayUrl, command, emit_json, fail
 
 audit_app = typer.Typer(
     help="Auditors: verify the logs against the chain; trace accesses.", no_args_is_help=True
 )
 
-Url = Annotated[str, typer.Option(help="Gateway base URL.")]
+Url = GatewayUrl
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -266,3 +266,6 @@ def trace(
         out.writerow(columns)
         for d in rows:
             out.writerow([d.get(c) for c in columns])
+
+
+from gateway.cli import _reconcile as _reconcile  # noqa: E402 - registers `audit reconcile`

@@ -97,7 +97,14 @@ def deploy(
         int, typer.Option(help="Seconds an admin transfer must wait.")
     ] = 172_800,
     registrar: Annotated[
-        list[str] | None, typer.Option(help="Grant REGISTRAR_ROLE (repeatable).")
+        list[str] | None,
+        typer.Option(help="Make this account a registrar of each --registrar-city (repeatable)."),
+    ] = None,
+    registrar_city: Annotated[
+        list[int] | None,
+        typer.Option(
+            help="GB/T 2260 city code the registrars act for (repeatable; default 610800)."
+        ),
     ] = None,
     log_admin: Annotated[
         list[str] | None, typer.Option(help="Grant LOG_ADMIN_ROLE (repeatable).")
@@ -131,6 +138,7 @@ def deploy(
         admin=admin,
         admin_delay=admin_delay,
         registrars=tuple(registrar or ()),
+        registrar_cities=tuple(registrar_city or (node.YULIN,)),
         log_admins=tuple(log_admin or ()),
     )
     deployment.save(manifest)

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -77,3 +77,17 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+URL_ENV = "CREDITCHAIN_URL"
+DEFAULT_URL = "http://127.0.0.1:8080"
+GatewayUrl = Annotated[
+    str,
+    typer.Option(
+        "--url",
+        envvar=URL_ENV,
+        help="Gateway base URL (the flag wins over the environment).",
+    ),
+]
+"""The ``--url`` option of every client command: the flag, else ``$CREDITCHAIN_URL``, else
+:data:`DEFAULT_URL`."""

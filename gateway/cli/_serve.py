@@ -39,7 +39,12 @@ def serve(
     ] = None,
     manifest: Annotated[Path | None, typer.Option(help="Deployment manifest.")] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data dir).")
+        str | None,
+        typer.Option(
+            envvar="CREDITCHAIN_DATABASE_URL",
+            help="SQLAlchemy URL (default: SQLite in the data dir); the environment keeps a "
+            "password off the process list.",
+        ),
     ] = None,
     chain_port: Annotated[int, typer.Option(help="Port of the local chain.")] = 8545,
     max_merge_delay: Annotated[

@@ -12,14 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli._output import EXIT_USAGE, command, emit_json, fail
+from gateway.cli._output import EXIT_USAGE, GatewayUrl, command, emit_json, fail
 
 subject_app = typer.Typer(
     help="Data subjects: sessions from a credit office; who read my file; my file.",
     no_args_is_help=True,
 )
 
-Url = Annotated[str, typer.Option(help="Gateway base URL.")]
+Url = GatewayUrl
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", show_default=False, help="Data directory (manifest, dev orgs)."),

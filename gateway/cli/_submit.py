@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli._output import command, emit_json, fail
+from gateway.cli._output import DEFAULT_URL, GatewayUrl, command, emit_json, fail
 
 
 @command
@@ -16,7 +16,7 @@ def submit(
         Path,
         typer.Argument(help="JSON file: one record or an array of records (docs/formats.md §2)."),
     ],
-    url: Annotated[str, typer.Option(help="Gateway base URL.")] = "http://127.0.0.1:8080",
+    url: GatewayUrl = DEFAULT_URL,
     as_org: Annotated[
         str | None,
         typer.Option(

@@ -139,3 +139,10 @@ class UnknownPurpose(DomainError):
     """A read names a purpose the catalog does not define."""
 
     code = "unknown-purpose"
+
+
+class SealedOpenFailed(DomainError):
+    """A sealed (HPKE) payload did not open: wrong key, another request's hash, a changed
+    byte, or not a sealed payload at all. One opaque error for every cause."""
+
+    code = "sealed-open-failed"

@@ -12,13 +12,13 @@ import pytest
 from eth_utils import keccak
 
 from gateway.domain.merkle import MemoryTree, leaf_hash
-from node import ContractRevert, OrgKind
+from node import ContractRevert, OrgKind, registrar_role
 from tests.conftest import Consortium
 
 LOG_ADMIN = keccak(text="LOG_ADMIN_ROLE")
-REGISTRAR = keccak(text="REGISTRAR_ROLE")
-DEFAULT_ADMIN = b"\x00" * 32
 YULIN = 610800
+REGISTRAR = registrar_role(YULIN)
+DEFAULT_ADMIN = b"\x00" * 32
 _ids = itertools.count(1)
 
 
@@ -133,7 +133,7 @@ def _table(c: Consortium, s: dict[str, Any]) -> dict[str, tuple[Callable[[Any], 
                 ),
             ),
             "registrar",
-            "AccessControlUnauthorizedAccount",
+            "NotCityRegistrar",
         ),
         "Membership.rotateKeys": (
             lambda a: c.chain.transact(
@@ -145,11 +145,21 @@ def _table(c: Consortium, s: dict[str, Any]) -> dict[str, tuple[Callable[[Any], 
         "Membership.suspend": (
             lambda a: c.chain.transact(a, mem.suspend(s["org_id"], b"\x03" * 32)),
             "registrar",
-            "AccessControlUnauthorizedAccount",
+            "NotCityRegistrar",
         ),
         "Membership.reactivate": (
             lambda a: c.chain.transact(a, mem.reactivate(s["suspended"])),
             "registrar",
+            "NotCityRegistrar",
+        ),
+        "Membership.grantCityRegistrar": (
+            lambda a: c.chain.transact(a, mem.grantCityRegistrar(YULIN, c.stranger.address)),
+            "admin",
+            "AccessControlUnauthorizedAccount",
+        ),
+        "Membership.revokeCityRegistrar": (
+            lambda a: c.chain.transact(a, mem.revokeCityRegistrar(YULIN, c.registrar.address)),
+            "admin",
             "AccessControlUnauthorizedAccount",
         ),
         "Membership.grantRole": (
@@ -214,6 +224,8 @@ STATE_CHANGING = {
         "rotateKeys",
         "suspend",
         "reactivate",
+        "grantCityRegistrar",
+        "revokeCityRegistrar",
         "grantRole",
         "revokeRole",
         "renounceRole",
@@ -266,7 +278,7 @@ def test_role_table(consortium: Consortium, function: str) -> None:
             continue
         exc = revert_of(lambda a=callers[who]: call(a))  # type: ignore[misc]
         outcome[who] = exc.name
-        if exc.name == "AccessControlUnauthorizedAccount":
+        if exc.name in ("AccessControlUnauthorizedAccount", "NotCityRegistrar"):
             assert exc.args_[0].lower() == callers[who].address.lower()
         if exc.name == "NotLogOperator":
             assert exc.args_[1].lower() == callers[who].address.lower()

@@ -28,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway._federation import Federation
 from gateway._lifecycle import Lifecycle
 from gateway._reads import Reader
 from gateway._service import Gateway
@@ -50,7 +51,12 @@ def json_routes(openapi: dict[str, Any]) -> list[tuple[str, str]]:
 
 # The document depends only on the routes: an app with every router and no gateway behind it.
 ROUTES = json_routes(
-    create_app(cast(Gateway, None), cast(Reader, object()), cast(Lifecycle, object())).openapi()
+    create_app(
+        cast(Gateway, None),
+        cast(Reader, object()),
+        cast(Lifecycle, object()),
+        federation=cast(Federation, object()),
+    ).openapi()
 )
 IDS = [f"{m} {p}" for m, p in ROUTES]
 

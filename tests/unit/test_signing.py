@@ -52,6 +52,25 @@ MESSAGES: dict[str, dict[str, object]] = {
         "receivedAt": 1_795_660_001,
         "anchorBy": 1_795_660_061,
     },
+    "RemoteReadRequest": {
+        "requester": b"\x11" * 32,
+        "targetCity": 610800,
+        "subjectDigest": b"\x22" * 32,
+        "recordId": b"\x00" * 32,
+        "purpose": b"\x44" * 32,
+        "categories": 5,
+        "grantId": b"\x55" * 32,
+        "encryptionKey": b"\x66" * 32,
+        "signedAt": 1_795_660_000,
+        "nonce": b"\x33" * 32,
+    },
+    "ForwardedRead": {
+        "fromGateway": b"\x11" * 32,
+        "toCity": 620100,
+        "requestHash": b"\x77" * 32,
+        "forwardedAt": 1_795_660_000,
+        "nonce": b"\x33" * 32,
+    },
 }
 
 

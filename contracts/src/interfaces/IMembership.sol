@@ -47,34 +47,59 @@ interface IMembership {
     event OrgSuspended(bytes32 indexed orgId, bytes32 reasonCode);
     /// @notice Emitted when a suspended organisation is reactivated.
     event OrgReactivated(bytes32 indexed orgId);
+    /// @notice Emitted when `account` becomes a registrar of `city` (through
+    /// `grantCityRegistrar`; a direct `grantRole(registrarRole(city), …)` emits only RoleGranted).
+    event CityRegistrarGranted(uint32 indexed city, address indexed account);
+    /// @notice Emitted when `account` stops being a registrar of `city` (through
+    /// `revokeCityRegistrar`).
+    event CityRegistrarRevoked(uint32 indexed city, address indexed account);
 
     /// @dev No organisation has this id.
     error UnknownOrg(bytes32 orgId);
     /// @dev An organisation with this id exists.
     error OrgAlreadyRegistered(bytes32 orgId);
-    /// @dev Zero id, `None` kind, zero signer or zero encryption key.
+    /// @dev Zero id, `None` kind, city zero, zero signer or zero encryption key.
     error InvalidOrgParameters();
     /// @dev The signing address belongs, or belonged, to an organisation already.
     error SignerAlreadyUsed(address signer);
-    /// @dev Only the organisation's current signer or a registrar may rotate its keys.
+    /// @dev Only the organisation's current signer or a registrar of its city may rotate its keys.
     error NotOrgSignerOrRegistrar(bytes32 orgId, address caller);
     /// @dev The organisation is suspended already / active already.
     error OrgNotActive(bytes32 orgId);
     error OrgAlreadyActive(bytes32 orgId);
     /// @dev No key was in force at that time (before registration).
     error NoKeyAt(bytes32 orgId, uint64 timestamp);
+    /// @dev The caller is not a registrar of `city` (the city of the organisation acted on).
+    error NotCityRegistrar(address caller, uint32 city);
+    /// @dev City code zero (GB/T 2260 codes are six-digit, non-zero).
+    error InvalidCity();
 
-    /// @notice Register an organisation. Requires REGISTRAR_ROLE.
+    /// @notice Register an organisation of `city`. Requires `registrarRole(city)`.
     function registerOrg(bytes32 orgId, uint32 city, OrgKind kind, address signer, bytes32 encryptionKey) external;
 
-    /// @notice Start a new key epoch. Callable by the organisation's current signer or a registrar.
+    /// @notice Start a new key epoch. Callable by the organisation's current signer or a
+    /// registrar of its city.
     function rotateKeys(bytes32 orgId, address signer, bytes32 encryptionKey) external;
 
-    /// @notice Suspend an organisation (its signatures stop being accepted). Requires REGISTRAR_ROLE.
+    /// @notice Suspend an organisation (its signatures stop being accepted). Requires the
+    /// registrar role of the organisation's city.
     function suspend(bytes32 orgId, bytes32 reasonCode) external;
 
-    /// @notice Reactivate a suspended organisation. Requires REGISTRAR_ROLE.
+    /// @notice Reactivate a suspended organisation. Requires the registrar role of its city.
     function reactivate(bytes32 orgId) external;
+
+    /// @notice Make `account` a registrar of `city` (GB/T 2260 code). Requires the default admin.
+    function grantCityRegistrar(uint32 city, address account) external;
+
+    /// @notice Take the registrar role of `city` from `account`. Requires the default admin.
+    function revokeCityRegistrar(uint32 city, address account) external;
+
+    /// @notice The AccessControl role of `city`'s registrars:
+    /// keccak256(abi.encode(keccak256("REGISTRAR_ROLE"), city)).
+    function registrarRole(uint32 city) external pure returns (bytes32);
+
+    /// @notice True when `account` holds the registrar role of `city`.
+    function isRegistrar(address account, uint32 city) external view returns (bool);
 
     /// @notice The organisation; reverts with UnknownOrg.
     function org(bytes32 orgId) external view returns (Org memory);
