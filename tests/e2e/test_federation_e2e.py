@@ -25,6 +25,7 @@ from gateway.domain.records import parse_receipt, receipt_signer
 from gateway.domain.sealed import open_sealed
 from gateway.domain.signing import signing_domain
 from gateway.federated_client import CrossCityReader
+from gateway.receipts import ReceiptStore, verify_receipts
 from node import ChainPaths, Deployment, GrantBasis, GrantParams, connect, purpose_id
 from tests.e2e._gateway_proc import fixed_port, pid_running
 from tests.e2e.test_cli_chain import run
@@ -100,6 +101,8 @@ def test_cross_city_reads_between_real_city_gateways(tmp_path: Path) -> None:
             grants.create_grant(orgs[city]["credit-office"].account(), params, nonce)
             return params.grant_id(nonce)
 
+        store = ReceiptStore(tmp_path / "receipts")
+
         def reader(home: str) -> CrossCityReader:
             bank = orgs[home]["bank"]
             return CrossCityReader(
@@ -109,6 +112,7 @@ def test_cross_city_reads_between_real_city_gateways(tmp_path: Path) -> None:
                 _x25519(root, home, "bank"),
                 chain_id=deployment.chain_id,
                 membership=deployment.address("Membership"),
+                receipt_store=store,
             )
 
         def read(home: str, target: str, subject: dict[str, str], gid: bytes | None) -> Any:
@@ -187,6 +191,12 @@ def test_cross_city_reads_between_real_city_gateways(tmp_path: Path) -> None:
 
         # reconcile, from Lanzhou's side against Yulin: clean once anchored
         time.sleep(5)
+        # ... and every kept receipt (the partner's with the partner's URL, the forward's with
+        # the home's) is included in its log's checkpoint on chain
+        kept = store.load()
+        assert len(kept) >= 2 * len(receipts) - 1
+        checks = verify_receipts(kept, chain=chain, deployment=deployment)
+        assert [c.status for c in checks] == ["ok"] * len(kept), [c.to_json() for c in checks]
 
         def reconcile() -> tuple[int, dict[str, Any]]:
             r = run(
