@@ -521,6 +521,8 @@ def present_keys(
             tuple(keys),
         )
     return {bytes(k) for (k,) in found}
+
+
 def _edge_keys(start: int, end: int) -> list[Node]:
     """Right-edge nodes of the tree of ``start`` leaves that leaves ``[start, end)`` complete
     a parent with: at level l, node (l, (start >> l) - 1) when (start >> l) is odd and level
