@@ -118,8 +118,8 @@ class Hex(Form):
         return bytes.fromhex(text)
 
     def dump(self, value: Any) -> Any:
-        if value is None:
-            return None
+        if value is None or isinstance(value, str):  # None, or already in its wire form
+            return value
         return ("0x" if self.prefixed else "") + bytes(value).hex()
 
     def _schema(self) -> dict[str, Any]:
@@ -271,7 +271,7 @@ class Nested(Form):
         return self.type.parse(value, pointer)
 
     def dump(self, value: Any) -> Any:
-        return dict(value)
+        return {m.name: m.form.dump(value[m.name]) for m in self.type.members if m.name in value}
 
     def _schema(self) -> dict[str, Any]:
         return self.type.schema()
@@ -670,7 +670,7 @@ class AuditQuery(RequestType):
         Member("auditor", _HEX32_0X),
         _NONCE,
         _SIGNATURE,
-        Member("signed_at", UInt(minimum=None)),  # any integer: the window decides
+        Member("signed_at", _TIME),
         Member("query", Nested(AuditFilters)),
     )
     eip712 = (
@@ -680,11 +680,6 @@ class AuditQuery(RequestType):
         _NONCE_712,
     )
 
-    @classmethod
-    def schema(cls) -> dict[str, Any]:
-        out = super().schema()
-        out["properties"]["signed_at"] = _TIME.schema()
-        return out
 
 
 _STATUSES: Final = ("active", "objected", "corrected", "repaired", "withdrawn", "erased")
