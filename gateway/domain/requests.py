@@ -354,6 +354,8 @@ class RequestType:
     eip712: ClassVar[tuple[tuple[str, str, Source], ...]]
     signature_member: ClassVar[str] = "signature"
     what: ClassVar[str] = "a request"
+    description: ClassVar[str | None] = None
+    """The schema's ``description`` (for the OpenAPI document)."""
 
     @classmethod
     def parse(cls, doc: object, pointer: str = "") -> dict[str, Any]:
@@ -406,12 +408,13 @@ class RequestType:
     def schema(cls) -> dict[str, Any]:
         """The JSON Schema of the body (what :meth:`parse` accepts, or less strictly where a
         rule spans members)."""
-        return {
-            "type": "object",
-            "required": [m.name for m in cls.members if not m.optional],
-            "additionalProperties": False,
-            "properties": {m.name: m.form.schema() for m in cls.members},
-        }
+        out: dict[str, Any] = {"type": "object"}
+        if cls.description is not None:
+            out["description"] = cls.description
+        out["required"] = [m.name for m in cls.members if not m.optional]
+        out["additionalProperties"] = False
+        out["properties"] = {m.name: m.form.schema() for m in cls.members}
+        return out
 
     @classmethod
     def build(cls, sign: Signer, values: Mapping[str, Any], **bound: Any) -> dict[str, Any]:
@@ -442,6 +445,10 @@ class SubjectSession(RequestType):
 
     primary_type = "SubjectSession"
     what = "a session"
+    description = (
+        "A credit office's SubjectSession certifying the request's signing key "
+        "(docs/formats.md §9.1); absent when the key bound in Grants signs."
+    )
     members = (
         Member("issuer", _HEX32_0X),
         Member("session_key", Address()),
@@ -452,7 +459,7 @@ class SubjectSession(RequestType):
     )
     eip712 = (
         ("subjectDigest", "bytes32", _digest_of("subject_salt")),
-        ("sessionKey", "address", Derived(lambda v, _: "0x" + bytes(v["session_key"]).hex())),
+        ("sessionKey", "address", Derived(lambda v, _: Address().dump(v["session_key"]))),
         ("issuer", "bytes32", Wire("issuer")),
         ("issuedAt", "uint64", Wire("issued_at")),
         ("expiresAt", "uint64", Wire("expires_at")),
@@ -556,6 +563,7 @@ class LogRequest(RequestType):
 
     primary_type = "LogRequest"
     what = "a log request"
+    description = "A signed LogRequest (formats §9.2): the action is the route's"
     members = (
         Member("org", _HEX32_0X),
         _NONCE,
@@ -572,6 +580,12 @@ class LogRequest(RequestType):
         _SIGNED_AT,
         _NONCE_712,
     )
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        out = super().schema()
+        out["properties"]["end"]["minimum"] = 1  # end = 0 names no entry (log-out-of-range)
+        return out
 
 
 class ProofRequest(RequestType):
@@ -679,7 +693,6 @@ class AuditQuery(RequestType):
         _SIGNED_AT,
         _NONCE_712,
     )
-
 
 
 _STATUSES: Final = ("active", "objected", "corrected", "repaired", "withdrawn", "erased")

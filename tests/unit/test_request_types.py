@@ -33,8 +33,8 @@ from gateway.domain.canonical import canonicalize
 from gateway.domain.errors import MalformedObject
 from gateway.domain.records import parse_hex
 from gateway.domain.signing import (
-    TYPES,
     _TYPE_HASHES,
+    TYPES,
     fast_recover_typed,
     fast_typed_data_digest,
     fast_typed_signer,
@@ -542,7 +542,7 @@ def mutated(draw: st.DrawFn, valid: dict[str, Any]) -> Any:
             if inner:
                 k = draw(st.sampled_from(inner))
                 sub = dict(doc[k])
-                sub[draw(st.sampled_from(sorted(sub) + ["extra"]))] = draw(JUNK)
+                sub[draw(st.sampled_from([*sorted(sub), "extra"]))] = draw(JUNK)
                 doc[k] = sub
     return doc
 
@@ -554,7 +554,7 @@ def _outcome(fn: Callable[[Any], dict[str, Any]], doc: Any) -> tuple[str, Any]:
         return "refused", exc.code
     except MalformedObject:
         return "refused", "malformed-request"
-    except Exception as exc:  # noqa: BLE001 - every problem type is compared by its code
+    except Exception as exc:  # every problem type is compared by its code
         code = getattr(exc, "code", None)
         if code is None:
             raise
@@ -822,6 +822,8 @@ def test_schema_is_the_old_one_or_stricter(name: str, data: st.DataObject) -> No
     if _outcome(rtype.parse, doc)[0] == "ok":  # what the parser takes, the schema documents
         if name == "subject_request":  # the route checks details' members (the schema says)
             doc = {**doc, "details": {"reason": "r"}}
+        if name == "log" and doc["end"] == 0:  # the route refuses it (log-out-of-range)
+            return
         assert _valid(new, doc), doc
 
 
