@@ -474,19 +474,23 @@ class SubjectSession(RequestType):
             )
 
 
+_SUBJECT_SIGNED: Final = (
+    Member("subject", Subject()),
+    Member("subject_salt", _HEX32),
+    _NONCE,
+    _SIGNATURE,
+    Member("signed_at", _TIME),
+)
+"""The members a subject's signed request opens with (in the hand parsers' order)."""
+_SESSION: Final = Member("session", Nested(SubjectSession), optional=True)
+
+
 class SubjectQuery(RequestType):
     """A subject asks for its accesses or its file (bound ``action``: the route)."""
 
     primary_type = "SubjectQuery"
     what = "a subject query"
-    members = (
-        Member("subject", Subject()),
-        Member("subject_salt", _HEX32),
-        _NONCE,
-        _SIGNATURE,
-        Member("signed_at", _TIME),
-        Member("session", Nested(SubjectSession), optional=True),
-    )
+    members = (*_SUBJECT_SIGNED, _SESSION)
     eip712 = (
         ("subjectDigest", "bytes32", _digest_of("subject_salt")),
         ("action", "string", Bound("action")),
@@ -500,15 +504,7 @@ class SubjectRequest(RequestType):
 
     primary_type = "SubjectRequest"
     what = "a subject request"
-    members = (
-        Member("subject", Subject()),
-        Member("subject_salt", _HEX32),
-        _NONCE,
-        _SIGNATURE,
-        Member("signed_at", _TIME),
-        Member("details", AnyObject()),
-        Member("session", Nested(SubjectSession), optional=True),
-    )
+    members = (*_SUBJECT_SIGNED, Member("details", AnyObject()), _SESSION)
     eip712 = (
         ("subjectDigest", "bytes32", _digest_of("subject_salt")),
         ("recordId", "bytes32", Bound("record_id")),
