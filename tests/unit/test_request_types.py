@@ -663,6 +663,14 @@ def test_type_hashes_are_unchanged() -> None:
         assert rtype.type_string().startswith(rtype.primary_type + "(")
 
 
+def test_formats_md_spells_the_declared_types() -> None:
+    from pathlib import Path
+
+    formats = (Path(__file__).parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    for rtype in rq.REQUEST_TYPES:
+        assert rtype.type_string() in formats, rtype.type_string()
+
+
 DOMAIN = signing_domain(31337, "0x" + "42" * 20)
 KEY = Account.from_key(b"\x07" * 32)
 
