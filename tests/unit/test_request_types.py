@@ -27,10 +27,10 @@ from eth_utils.address import is_checksum_address, is_hex_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway._reads import _subject
 from gateway.domain import requests as rq
 from gateway.domain.canonical import canonicalize
-from gateway.domain.errors import MalformedObject
+from gateway.domain.errors import InvalidIdentifier, MalformedObject
+from gateway.domain.identifiers import SubjectId, parse_canonical_subject_id
 from gateway.domain.records import parse_hex
 from gateway.domain.signing import (
     _TYPE_HASHES,
@@ -74,6 +74,17 @@ class _Refused(Exception):
 
 
 # -- the old parsers (verbatim parse steps) ----------------------------------------------------
+
+
+def _subject(raw: object, pointer: str) -> SubjectId:  # gateway/_reads.py's
+    if not isinstance(raw, dict) or set(raw) != {"kind", "id"}:
+        raise MalformedRequest('subject is {"kind", "id"}', pointer=pointer)
+    kind, value = raw["kind"], raw["id"]
+    if kind not in ("uscc", "resident_id"):
+        raise InvalidIdentifier(f"unknown subject kind {kind!r}", check="kind")
+    if not isinstance(value, str):
+        raise MalformedRequest("the subject id is a string", pointer=pointer + "/id")
+    return parse_canonical_subject_id(value, kind=kind)
 
 
 def _old_log(doc: Any) -> dict[str, Any]:
