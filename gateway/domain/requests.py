@@ -127,6 +127,11 @@ class Hex(Form):
         return {"type": "string", "pattern": f"^{prefix}[0-9a-f]{{{2 * self.size}}}$"}
 
 
+def _bounded(json_type: str, *bounds: tuple[str, int | None]) -> dict[str, Any]:
+    """``{"type": json_type}`` with each bound that is set."""
+    return {"type": json_type} | {key: value for key, value in bounds if value is not None}
+
+
 @dataclass(frozen=True)
 class UInt(Form):
     """A JSON integer (never a bool, a float or a string) in ``[minimum, maximum]``."""
@@ -144,12 +149,7 @@ class UInt(Form):
         return value
 
     def _schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "integer"}
-        if self.minimum is not None:
-            out["minimum"] = self.minimum
-        if self.maximum is not None:
-            out["maximum"] = self.maximum
-        return out
+        return _bounded("integer", ("minimum", self.minimum), ("maximum", self.maximum))
 
 
 @dataclass(frozen=True)
@@ -188,12 +188,8 @@ class Text(Form):
         return f"must be a string of {self.min_length} to {self.max_length} characters"
 
     def _schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string"}
-        if self.min_length:
-            out["minLength"] = self.min_length
-        if self.max_length is not None:
-            out["maxLength"] = self.max_length
-        return out
+        low = self.min_length or None
+        return _bounded("string", ("minLength", low), ("maxLength", self.max_length))
 
 
 @dataclass(frozen=True)
