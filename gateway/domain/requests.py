@@ -35,6 +35,7 @@ from gateway.domain.errors import InvalidIdentifier, MalformedObject
 from gateway.domain.identifiers import SubjectId, parse_canonical_subject_id
 
 __all__ = [
+    "MAX_NESTING",
     "REQUEST_TYPES",
     "SESSION_MAX_SECONDS",
     "AuditQuery",
@@ -341,6 +342,15 @@ _DETAILS_HASH: Final = Derived(lambda values, _: details_hash(values["details"])
 # -- the declarations ---------------------------------------------------------------------------
 
 
+MAX_NESTING: Final = 1
+"""How deep request types may nest (a subject's request carries a session; nothing deeper)."""
+
+
+def _depth(rtype: type[RequestType]) -> int:
+    nested = [m.form.type for m in rtype.__dict__.get("members", ()) if isinstance(m.form, Nested)]
+    return max((1 + _depth(t) for t in nested), default=0)
+
+
 class RequestType:
     """A signed request type: subclasses declare ``members`` (wire, in parse order) and
     ``eip712`` (``(name, Solidity type, source)`` in the signed type's order)."""
@@ -352,6 +362,11 @@ class RequestType:
     what: ClassVar[str] = "a request"
     description: ClassVar[str | None] = None
     """The schema's ``description`` (for the OpenAPI document)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if _depth(cls) > MAX_NESTING:
+            raise TypeError(f"{cls.__name__} nests request types more than {MAX_NESTING} deep")
 
     @classmethod
     def parse(cls, doc: object, pointer: str = "") -> dict[str, Any]:

@@ -916,3 +916,13 @@ def test_schema_accepts_the_valid_body(name: str) -> None:
     rtype, _, valid = CASES[name]
     assert _valid(rtype.schema(), valid)
     jsonschema.Draft202012Validator.check_schema(rtype.schema())
+
+
+def test_request_types_nest_one_level_at_most() -> None:
+    assert max(rq._depth(t) for t in rq.REQUEST_TYPES) == rq.MAX_NESTING
+    with pytest.raises(TypeError, match="nests request types"):
+
+        class TooDeep(rq.RequestType):
+            primary_type = "TooDeep"
+            members = (rq.Member("inner", rq.Nested(rq.SubjectQuery)),)
+            eip712 = ()
