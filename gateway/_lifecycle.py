@@ -39,23 +39,22 @@ import sqlalchemy as sa
 from eth_account.signers.local import LocalAccount
 from sqlmodel import col, select
 
+from gateway._auth import authenticate
 from gateway._bound import load_bound
 from gateway._columns import retention_refusals
 from gateway._freetext import commit_text, open_text, shred_texts
 from gateway._holds import hold_entry
-from gateway._reads import _subject as parse_subject
 from gateway._requests_log import (
     SignedRequest,
     append_request,
     repair_settled,
     shown_objections,
 )
-from gateway._service import Gateway, parse_body
-from gateway._subjects import SubjectAuthority, claim_nonce, subject_digest
+from gateway._service import Gateway, OrgInfo, parse_body
+from gateway._subjects import SubjectAuthority
 from gateway.domain.canonical import canonicalize, parse_json
 from gateway.domain.envelope import open_
 from gateway.domain.lifecycle import (
-    STATUSES,
     TransitionRefused,
     check_transition,
     event_hash,
@@ -64,7 +63,8 @@ from gateway.domain.lifecycle import (
     text_commitment,
 )
 from gateway.domain.records import hex0x, parse_hex
-from gateway.domain.signing import fast_recover_typed, recover_digest
+from gateway.domain.requests import OfficeRequest, SubjectRequest, Transition, details_hash
+from gateway.domain.signing import recover_digest
 from gateway.errors import (
     Forbidden,
     MalformedRequest,
@@ -95,20 +95,6 @@ from node import (
 log = logging.getLogger("creditchain.lifecycle")
 
 _ZERO = b"\x00" * 32
-_TRANSITION_MEMBERS = {
-    "to",
-    "successor",
-    "reason",
-    "reason_salt",
-    "note",
-    "note_salt",
-    "actor",
-    "version",
-    "deadline",
-    "signature",
-}
-_SUBJECT_MEMBERS = {"subject", "subject_salt", "details", "signed_at", "nonce", "signature"}
-_OFFICE_MEMBERS = {"org", "details", "signed_at", "nonce", "signature"}
 
 
 @dataclass(frozen=True)
@@ -118,11 +104,6 @@ class OfficeKey:
 
     org_id: bytes
     account: LocalAccount
-
-
-def details_hash(details: object) -> bytes:
-    """SHA-256 of the canonical JSON of a request's ``details`` (what the signature covers)."""
-    return hashlib.sha256(canonicalize(details)).digest()
 
 
 class Lifecycle:
@@ -155,46 +136,20 @@ class Lifecycle:
 
     def transition(self, record_id: str, body: bytes) -> dict[str, Any]:
         """A signed transition (formats.md §10): checked, logged, applied, relayed."""
-        doc = _object(body, _TRANSITION_MEMBERS, "a transition")
-        to = doc["to"]
-        if to not in STATUSES:
-            raise MalformedRequest(f"to must be one of {list(STATUSES)}", pointer="/to")
-        reason = _text(doc["reason"], "/reason")
-        note = doc["note"]
-        if note is not None and not isinstance(note, str):
-            raise MalformedRequest("note must be a string or null", pointer="/note")
-        successor = (
-            None
-            if doc["successor"] is None
-            else parse_hex(doc["successor"], size=32, prefixed=False, pointer="/successor").hex()
-        )
-        actor = parse_hex(doc["actor"], size=32, prefixed=True, pointer="/actor")
-        version, deadline = doc["version"], doc["deadline"]
-        if type(version) is not int or not 0 <= version < 2**32:
-            raise MalformedRequest("version must be an integer", pointer="/version")
-        if type(deadline) is not int or deadline < 0:
-            raise MalformedRequest("deadline must be a Unix time", pointer="/deadline")
-        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
-        reason_salt = parse_hex(doc["reason_salt"], size=32, prefixed=False, pointer="/reason_salt")
-        if (note is None) != (doc["note_salt"] is None):
-            raise MalformedRequest("note_salt exactly with a note", pointer="/note_salt")
-        note_salt = (
-            None
-            if note is None
-            else parse_hex(doc["note_salt"], size=32, prefixed=False, pointer="/note_salt")
-        )
+        v = Transition.parse(parse_body(body))
+        successor = v["successor"]
         return self._transition(
             _record_hex(record_id),
-            to,
-            successor=successor,
-            reason=reason,
-            reason_salt=reason_salt,
-            note=note,
-            note_salt=note_salt,
-            actor=actor,
-            version=version,
-            deadline=deadline,
-            signature=signature,
+            v["to"],
+            successor=None if successor is None else successor.hex(),
+            reason=v["reason"],
+            reason_salt=v["reason_salt"],
+            note=v["note"],
+            note_salt=v["note_salt"],
+            actor=v["actor"],
+            version=v["version"],
+            deadline=v["deadline"],
+            signature=v["signature"],
         )
 
     def _transition(
@@ -486,49 +441,31 @@ class Lifecycle:
 
     # -- subjects: objections and repair applications -----------------------------------------
 
-    def _signed_members(self, doc: dict[str, Any]) -> tuple[bytes, bytes, int, dict[str, Any], int]:
-        """The members every signed subject or office request has: nonce, signature, signed_at
-        (inside the replay window), details; and the gateway's time."""
-        nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
-        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
-        signed_at = doc["signed_at"]
-        if type(signed_at) is not int or signed_at < 0:
-            raise MalformedRequest("signed_at must be a non-negative integer")
-        details = doc["details"]
-        if not isinstance(details, dict):
-            raise MalformedRequest("details must be an object", pointer="/details")
-        return nonce, signature, signed_at, details, self.gw._check_window(signed_at)
-
     def _subject_request(
         self, record_id: str, body: bytes, action: str
     ) -> tuple[Record, dict[str, Any], int, SignedRequest]:
         gw = self.gw
-        doc = _object(body, _SUBJECT_MEMBERS, f"a {action} request", frozenset({"session"}))
-        subject = parse_subject(doc["subject"], "/subject")
-        salt = parse_hex(doc["subject_salt"], size=32, prefixed=False, pointer="/subject_salt")
-        nonce, signature, signed_at, details, now = self._signed_members(doc)
-        signer = fast_recover_typed(
-            gw.domain,
-            "SubjectRequest",
-            {
-                "subjectDigest": subject_digest(salt, subject),
-                "recordId": bytes.fromhex(record_id),
-                "action": action,
-                "detailsHash": details_hash(details),
-                "signedAt": signed_at,
-                "nonce": nonce,
-            },
-            signature,
+        doc = parse_body(body)
+        v = SubjectRequest.parse(doc)
+        auth = authenticate(
+            gw,
+            SubjectRequest,
+            v,
+            body,
+            org_member=None,
+            bound={"record_id": bytes.fromhex(record_id), "action": action},
+            claim=False,
         )
-        commitment = self.subjects.check(subject, signer, doc.get("session"))
+        assert isinstance(doc, dict)
+        commitment = self.subjects.check(v["subject"], auth.signer, doc.get("session"))
         try:
             row: Record | None = load_bound(gw, record_id)
         except RecordNotFound:
             row = None
         if row is None or row.subject_commitment != commitment.hex():
             raise RecordNotFound(f"no record {record_id} about this subject")
-        self.subjects.claim(commitment, nonce, body, now)
-        return row, details, now, SignedRequest(signature, nonce, signed_at)
+        self.subjects.claim(commitment, v["nonce"], body, auth.now)
+        return row, v["details"], auth.now, _signed(v)
 
     def file_objection(self, record_id: str, body: bytes) -> dict[str, Any]:
         """A subject's objection; marks the record objected (with the office key)."""
@@ -626,28 +563,25 @@ class Lifecycle:
         self, body: bytes, action: str, target: bytes, *, origin: str | None = None
     ) -> tuple[dict[str, Any], bytes, SignedRequest, int]:
         """A checked office request: its details, org, signed members and the gateway's time."""
-        gw = self.gw
-        doc = _object(body, _OFFICE_MEMBERS, f"a {action} request")
-        org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
-        nonce, signature, signed_at, details, now = self._signed_members(doc)
-        signer = fast_recover_typed(
-            gw.domain,
-            "OfficeRequest",
-            {
-                "org": org,
-                "action": action,
-                "target": target,
-                "detailsHash": details_hash(details),
-                "signedAt": signed_at,
-                "nonce": nonce,
-            },
-            signature,
+
+        def authorize(info: OrgInfo) -> None:
+            if info.kind != "credit_office" and (origin is None or hex0x(org) != origin):
+                raise Forbidden(
+                    f"only a credit office may {action}", reason="credit-office-required"
+                )
+
+        v = OfficeRequest.parse(parse_body(body))
+        org: bytes = v["org"]
+        auth = authenticate(
+            self.gw,
+            OfficeRequest,
+            v,
+            body,
+            org_member="org",
+            bound={"action": action, "target": target},
+            authorize=authorize,
         )
-        info = gw._check_signer(org, signer, signed_at)
-        if info.kind != "credit_office" and (origin is None or hex0x(org) != origin):
-            raise Forbidden(f"only a credit office may {action}", reason="credit-office-required")
-        claim_nonce(self.gw, hex0x(org), nonce, body, now)
-        return details, org, SignedRequest(signature, nonce, signed_at), now
+        return v["details"], org, _signed(v), auth.now
 
     def set_hold(self, record_id: str, body: bytes) -> dict[str, Any]:
         """Put a record under legal hold (``details.hold`` true) or release it."""
@@ -956,16 +890,8 @@ def _record_hex(record_id: str) -> str:
     return parse_hex(record_id.removeprefix("0x"), size=32, prefixed=False, pointer="/id").hex()
 
 
-def _object(
-    body: bytes, members: set[str], what: str, optional: frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    doc = parse_body(body)
-    if not isinstance(doc, dict):
-        raise MalformedRequest(f"{what} is a JSON object")
-    missing, extra = members - set(doc), set(doc) - members - optional
-    if missing or extra:
-        raise MalformedRequest(f"{what}: missing {sorted(missing)}, unexpected {sorted(extra)}")
-    return doc
+def _signed(v: dict[str, Any]) -> SignedRequest:
+    return SignedRequest(v["signature"], v["nonce"], v["signed_at"])
 
 
 def _text(value: object, pointer: str) -> str:

@@ -27,17 +27,16 @@ from gateway._access_index import (
     tag_key,
     tail_row_subject,
 )
+from gateway._auth import authenticate
 from gateway._service import Gateway, parse_body
-from gateway._subjects import claim_nonce
-from gateway.domain.records import hex0x, parse_hex
-from gateway.domain.signing import fast_recover_typed
-from gateway.errors import Forbidden, LogOutOfRange, MalformedRequest
+from gateway.domain.records import hex0x
+from gateway.domain.requests import LogRequest
+from gateway.errors import Forbidden, LogOutOfRange
 from gateway.store import MAX_ENTRIES_PER_READ, DbLog, session_scope
 
 __all__ = ["AUDITOR_KINDS", "LogAccess"]
 
 AUDITOR_KINDS = frozenset({"auditor", "credit_office"})
-_MEMBERS = {"org", "start", "end", "signed_at", "nonce", "signature"}
 
 
 class LogAccess:
@@ -58,30 +57,12 @@ class LogAccess:
     def _check(self, action: str, body: bytes) -> tuple[str, str, int, int]:
         """(org hex, org kind, start, end) of a valid ``LogRequest`` for ``action``; its
         nonce claimed."""
-        gw = self.gw
-        doc = parse_body(body)
-        if not isinstance(doc, dict) or set(doc) != _MEMBERS:
-            raise MalformedRequest(f"a log request is an object of {sorted(_MEMBERS)}")
-        org = parse_hex(doc["org"], size=32, prefixed=True, pointer="/org")
-        nonce = parse_hex(doc["nonce"], size=32, prefixed=True, pointer="/nonce")
-        signature = parse_hex(doc["signature"], size=65, prefixed=True, pointer="/signature")
-        start, end, signed_at = doc["start"], doc["end"], doc["signed_at"]
-        for name, value in (("start", start), ("end", end), ("signed_at", signed_at)):
-            if type(value) is not int or not 0 <= value < 2**63:
-                raise MalformedRequest(f"{name} is a non-negative integer", pointer=f"/{name}")
-        now = gw._check_window(signed_at)
-        message = {
-            "org": org,
-            "action": action,
-            "start": start,
-            "end": end,
-            "signedAt": signed_at,
-            "nonce": nonce,
-        }
-        signer = fast_recover_typed(gw.domain, "LogRequest", message, signature)
-        info = gw._check_signer(org, signer, signed_at)
-        claim_nonce(gw, hex0x(org), nonce, body, now)
-        return hex0x(org), info.kind, start, end
+        values = LogRequest.parse(parse_body(body))
+        auth = authenticate(
+            self.gw, LogRequest, values, body, org_member="org", bound={"action": action}
+        )
+        assert auth.org is not None
+        return hex0x(values["org"]), auth.org.kind, values["start"], values["end"]
 
     def entries(self, log: str, body: bytes) -> tuple[int, list[bytes | None], bool]:
         """(start, entries, whole) for a signed request of ``entries/<log>``: every entry for

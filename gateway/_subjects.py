@@ -18,49 +18,20 @@ request's ``(subject, nonce)`` is accepted once, whichever key signed it.
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any, Final
+from typing import Final
 
-import sqlalchemy as sa
-from eth_utils.address import is_checksum_address, is_hex_address
-
+from gateway._auth import claim_nonce
 from gateway._service import Gateway
 from gateway.domain.identifiers import SubjectId, subject_commitment
-from gateway.domain.records import hex0x, parse_hex
-from gateway.domain.signing import SESSION_MAX_SECONDS, fast_recover_typed
-from gateway.errors import Forbidden, MalformedRequest, ReplayedRequest
-from gateway.store import Submission as RequestNonce
-from gateway.store import session_scope
+from gateway.domain.records import hex0x
+from gateway.domain.requests import SESSION_MAX_SECONDS, SubjectSession, subject_digest
+from gateway.domain.signing import fast_recover_typed
+from gateway.errors import Forbidden
 from node import GrantsClient
 
 __all__ = ["SESSION_MAX_SECONDS", "SubjectAuthority", "claim_nonce", "subject_digest"]
 
 _FUTURE_SKEW: Final = 30  # as for signed_at: a session may start this far in the gateway's future
-SESSION_MEMBERS: Final = frozenset(
-    {"issuer", "session_key", "subject_salt", "issued_at", "expires_at", "signature"}
-)
-
-
-def subject_digest(salt: bytes, subject: SubjectId) -> bytes:
-    """What a signed request names instead of an identifier: SHA-256(salt ‖ kind ‖ ":" ‖ id),
-    so that the signed message is no oracle for the identifier (``docs/formats.md`` §3)."""
-    return hashlib.sha256(salt + subject.commitment_input()).digest()
-
-
-def claim_nonce(gw: Gateway, who: str, nonce: bytes, body: bytes, now: int) -> None:
-    """Accept ``(who, nonce)`` once, durably; a second use is :class:`ReplayedRequest`."""
-    try:
-        with session_scope(gw.engine) as s:
-            s.add(
-                RequestNonce(
-                    org_id=who,
-                    nonce=hex0x(nonce),
-                    request_digest=hashlib.sha256(body).digest(),
-                    received_at=now,
-                )
-            )
-    except sa.exc.IntegrityError:
-        raise ReplayedRequest(f"nonce {hex0x(nonce)} was used before") from None
 
 
 class SubjectAuthority:
@@ -90,26 +61,10 @@ class SubjectAuthority:
         claim_nonce(self.gw, f"subject:{commitment.hex()}", nonce, body, now)
 
     def session_key(self, subject: SubjectId, session: object) -> str:
-        """Check a ``SubjectSession`` for ``subject``; the session key it certifies."""
-        if not isinstance(session, dict) or set(session) != SESSION_MEMBERS:
-            raise MalformedRequest(
-                f"a session is an object with exactly {sorted(SESSION_MEMBERS)}",
-                pointer="/session",
-            )
-        issuer = parse_hex(session["issuer"], size=32, prefixed=True, pointer="/session/issuer")
-        key = _address(session["session_key"], "/session/session_key")
-        salt = parse_hex(
-            session["subject_salt"], size=32, prefixed=False, pointer="/session/subject_salt"
-        )
-        signature = parse_hex(
-            session["signature"], size=65, prefixed=True, pointer="/session/signature"
-        )
-        issued_at, expires_at = _time(session, "issued_at"), _time(session, "expires_at")
-        if not 0 < expires_at - issued_at <= SESSION_MAX_SECONDS:
-            raise MalformedRequest(
-                f"a session lasts more than 0 and at most {SESSION_MAX_SECONDS} s",
-                pointer="/session/expires_at",
-            )
+        """Check a ``SubjectSession`` for ``subject`` (its wire form as declared in
+        :class:`gateway.domain.requests.SubjectSession`); the session key it certifies."""
+        values = SubjectSession.parse(session, "/session")
+        issued_at, expires_at = values["issued_at"], values["expires_at"]
         now = int(self.gw.clock())
         if issued_at > now + _FUTURE_SKEW:
             raise Forbidden(
@@ -120,36 +75,13 @@ class SubjectAuthority:
             raise Forbidden(f"the session ended at {expires_at}", reason="session-expired")
         signer = fast_recover_typed(
             self.gw.domain,
-            "SubjectSession",
-            {
-                "subjectDigest": subject_digest(salt, subject),
-                "sessionKey": hex0x(key),
-                "issuer": issuer,
-                "issuedAt": issued_at,
-                "expiresAt": expires_at,
-            },
-            signature,
+            SubjectSession.primary_type,
+            SubjectSession.message(values, subject=subject),
+            values["signature"],
         )
-        org = self.gw._check_signer(issuer, signer, issued_at)
+        org = self.gw._check_signer(values["issuer"], signer, issued_at)
         if org.kind != "credit_office":
             raise Forbidden(
                 f"a {org.kind} may not certify subject sessions", reason="credit-office-required"
             )
-        return hex0x(key)
-
-
-def _address(value: object, pointer: str) -> bytes:
-    """A ``0x`` address: 40 hex digits, all lower case, all upper case or EIP-55 checksummed."""
-    if not (isinstance(value, str) and value.startswith("0x") and is_hex_address(value)):
-        raise MalformedRequest("an address is 0x and 40 hex digits", pointer=pointer)
-    digits = value[2:]
-    if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(value):
-        raise MalformedRequest("a mixed-case address must be EIP-55 checksummed", pointer=pointer)
-    return bytes.fromhex(digits)
-
-
-def _time(session: dict[str, Any], name: str) -> int:
-    value = session[name]
-    if type(value) is not int or value < 0:
-        raise MalformedRequest(f"{name} must be a non-negative integer", pointer=f"/session/{name}")
-    return value
+        return hex0x(values["session_key"])

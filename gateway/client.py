@@ -33,6 +33,14 @@ from gateway.domain.records import (
     commitment,
     hex0x,
 )
+from gateway.domain.requests import (
+    LogRequest,
+    OfficeRequest,
+    SubjectQuery,
+    SubjectRequest,
+    SubjectSession,
+    subject_digest,
+)
 from gateway.domain.signing import (
     SESSION_MAX_SECONDS,
     SigningDomain,
@@ -521,35 +529,19 @@ def build_subject_request(
     """A subject's signed ``SubjectRequest`` (``action``: ``objection`` or ``repair``), with
     the key bound to the subject in ``Grants`` or a session key (``session``, from
     :func:`build_subject_session`)."""
-    digest = _subject_digest(salt, subject)
-    sign = fast_typed_signer(key, signing_domain(chain_id, membership))
-    value = sign(
-        "SubjectRequest",
-        {
-            "subjectDigest": digest,
-            "recordId": bytes.fromhex(record_id),
-            "action": action,
-            "detailsHash": hashlib.sha256(canonicalize(dict(details))).digest(),
-            "signedAt": signed_at,
-            "nonce": nonce,
-        },
-    )
-    body = {
-        "subject": dict(subject),
-        "subject_salt": salt.hex(),
-        "details": dict(details),
+    values: dict[str, Any] = {
+        "subject": subject,
+        "subject_salt": salt,
+        "details": details,
         "signed_at": signed_at,
-        "nonce": hex0x(nonce),
-        "signature": hex0x(value),
+        "nonce": nonce,
+        "session": session,
     }
-    if session is not None:
-        body["session"] = dict(session)
-    return body
+    sign = fast_typed_signer(key, signing_domain(chain_id, membership))
+    return SubjectRequest.build(sign, values, record_id=bytes.fromhex(record_id), action=action)
 
 
-def _subject_digest(salt: bytes, subject: Mapping[str, str]) -> bytes:
-    """``SHA-256(salt ‖ kind ":" id)``: what a subject's signature names (formats.md §3)."""
-    return hashlib.sha256(salt + f"{subject['kind']}:{subject['id']}".encode()).digest()
+_subject_digest = subject_digest  # the read builder's name for it (gateway/domain/requests.py)
 
 
 def build_subject_session(
@@ -570,24 +562,14 @@ def build_subject_session(
     if not 0 < ttl <= SESSION_MAX_SECONDS:
         raise ValueError(f"a session lasts 1 to {SESSION_MAX_SECONDS} s, not {ttl}")
     sign = fast_typed_signer(office_key, signing_domain(chain_id, membership))
-    value = sign(
-        "SubjectSession",
-        {
-            "subjectDigest": _subject_digest(salt, subject),
-            "sessionKey": session_key,
-            "issuer": issuer,
-            "issuedAt": issued_at,
-            "expiresAt": issued_at + ttl,
-        },
-    )
-    return {
-        "issuer": hex0x(issuer),
+    values = {
+        "issuer": issuer,
         "session_key": session_key,
-        "subject_salt": salt.hex(),
+        "subject_salt": salt,
         "issued_at": issued_at,
         "expires_at": issued_at + ttl,
-        "signature": hex0x(value),
     }
+    return SubjectSession.build(sign, values, subject=subject)
 
 
 def build_subject_query(
@@ -612,26 +594,15 @@ def build_subject_query(
     """
     if action not in SUBJECT_QUERY_ACTIONS:
         raise ValueError(f"a subject query's action is one of {SUBJECT_QUERY_ACTIONS}")
-    sign = fast_typed_signer(key, signing_domain(chain_id, membership))
-    value = sign(
-        "SubjectQuery",
-        {
-            "subjectDigest": _subject_digest(salt, subject),
-            "action": action,
-            "signedAt": signed_at,
-            "nonce": nonce,
-        },
-    )
-    body: dict[str, Any] = {
-        "subject": dict(subject),
-        "subject_salt": salt.hex(),
+    values = {
+        "subject": subject,
+        "subject_salt": salt,
         "signed_at": signed_at,
-        "nonce": hex0x(nonce),
-        "signature": hex0x(value),
+        "nonce": nonce,
+        "session": session,
     }
-    if session is not None:
-        body["session"] = dict(session)
-    return body
+    sign = fast_typed_signer(key, signing_domain(chain_id, membership))
+    return SubjectQuery.build(sign, values, action=action)
 
 
 SUBJECT_QUERY_ACTIONS: Final = ("accesses", "records")
@@ -743,24 +714,8 @@ def build_office_request(
     """A credit office's signed ``OfficeRequest`` (``legal-hold``, ``reject-repair``,
     ``list-objections``); ``target`` is the record id, the repair id (big-endian), or zero."""
     sign = fast_typed_signer(key, signing_domain(chain_id, membership))
-    value = sign(
-        "OfficeRequest",
-        {
-            "org": org_id,
-            "action": action,
-            "target": target,
-            "detailsHash": hashlib.sha256(canonicalize(dict(details))).digest(),
-            "signedAt": signed_at,
-            "nonce": nonce,
-        },
-    )
-    return {
-        "org": hex0x(org_id),
-        "details": dict(details),
-        "signed_at": signed_at,
-        "nonce": hex0x(nonce),
-        "signature": hex0x(value),
-    }
+    values = {"org": org_id, "details": details, "signed_at": signed_at, "nonce": nonce}
+    return OfficeRequest.build(sign, values, action=action, target=target)
 
 
 def build_log_request(
@@ -776,25 +731,8 @@ def build_log_request(
     """A signed ``LogRequest`` (formats §9.2): ``action`` is ``entries/records``,
     ``entries/access`` (POST ``/v1/logs/{log}/entries``) or ``index/access`` (POST
     ``/v1/logs/access/index``); ``sign`` is a :data:`TypedSigner` of the org's key."""
-    value = sign(
-        "LogRequest",
-        {
-            "org": org_id,
-            "action": action,
-            "start": start,
-            "end": end,
-            "signedAt": signed_at,
-            "nonce": nonce,
-        },
-    )
-    return {
-        "org": hex0x(org_id),
-        "start": start,
-        "end": end,
-        "signed_at": signed_at,
-        "nonce": hex0x(nonce),
-        "signature": hex0x(value),
-    }
+    values = {"org": org_id, "start": start, "end": end, "signed_at": signed_at, "nonce": nonce}
+    return LogRequest.build(sign, values, action=action)
 
 
 # ---------------------------------------------------------------------------------------

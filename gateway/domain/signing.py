@@ -45,6 +45,7 @@ import coincurve
 from Crypto.Hash import keccak as _pycryptodome_keccak
 
 from gateway.domain.errors import BadSignature
+from gateway.domain.requests import REQUEST_TYPES, SESSION_MAX_SECONDS
 
 if TYPE_CHECKING:  # eth-account is imported where it is used: `creditchain verify` needs none
     from eth_account.messages import SignableMessage
@@ -75,8 +76,6 @@ __all__ = [
 DOMAIN_NAME: Final = "creditchain"
 DOMAIN_VERSION: Final = "1"
 SIGNATURE_BYTES: Final = 65
-SESSION_MAX_SECONDS: Final = 900
-"""The longest a credit office's ``SubjectSession`` may last (15 minutes, formats §9.1)."""
 SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 """Order of the secp256k1 group."""
 
@@ -102,22 +101,7 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("receivedAt", "uint64"),
         ("anchorBy", "uint64"),
     ),
-    "ProofRequest": (
-        ("org", "bytes32"),
-        ("recordId", "bytes32"),
-        ("signedAt", "uint64"),
-        ("nonce", "bytes32"),
-    ),
-    "ReadRequest": (
-        ("requester", "bytes32"),
-        ("subjectDigest", "bytes32"),
-        ("recordId", "bytes32"),
-        ("purpose", "bytes32"),
-        ("categories", "uint256"),
-        ("grantId", "bytes32"),
-        ("signedAt", "uint64"),
-        ("nonce", "bytes32"),
-    ),
+    # the cross-city types (gateway/_federation.py); not yet declared in requests.py
     "RemoteReadRequest": (
         ("requester", "bytes32"),
         ("targetCity", "uint32"),
@@ -137,49 +121,8 @@ TYPES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("forwardedAt", "uint64"),
         ("nonce", "bytes32"),
     ),
-    "SubjectQuery": (
-        ("subjectDigest", "bytes32"),
-        ("action", "string"),
-        ("signedAt", "uint64"),
-        ("nonce", "bytes32"),
-    ),
-    "AuditQuery": (
-        ("auditor", "bytes32"),
-        ("queryHash", "bytes32"),
-        ("signedAt", "uint64"),
-        ("nonce", "bytes32"),
-    ),
-    "SubjectRequest": (
-        ("subjectDigest", "bytes32"),
-        ("recordId", "bytes32"),
-        ("action", "string"),
-        ("detailsHash", "bytes32"),
-        ("signedAt", "uint64"),
-        ("nonce", "bytes32"),
-    ),
-    "SubjectSession": (
-        ("subjectDigest", "bytes32"),
-        ("sessionKey", "address"),
-        ("issuer", "bytes32"),
-        ("issuedAt", "uint64"),
-        ("expiresAt", "uint64"),
-    ),
-    "OfficeRequest": (
-        ("org", "bytes32"),
-        ("action", "string"),
-        ("target", "bytes32"),
-        ("detailsHash", "bytes32"),
-        ("signedAt", "uint64"),
-        ("nonce", "bytes32"),
-    ),
-    "LogRequest": (
-        ("org", "bytes32"),
-        ("action", "string"),
-        ("start", "uint64"),
-        ("end", "uint64"),
-        ("signedAt", "uint64"),
-        ("nonce", "bytes32"),
-    ),
+    # the signed request types: declared once, in gateway/domain/requests.py
+    **{t.primary_type: t.eip712_types() for t in REQUEST_TYPES},
 }
 """The primary types of formats.md §3, as ``(member name, Solidity type)`` in order."""
 
