@@ -78,7 +78,11 @@ def serve_on(app: Any, sock: socket.socket) -> None:
     """Serve ``app`` on an already listening socket until SIGINT/SIGTERM."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    # keep-alive longer than a client's pause between requests (uvicorn's 5 s races a reused
+    # connection: "Server disconnected without sending a response"); 75 s as nginx
+    config = uvicorn.Config(
+        app, log_level="warning", timeout_graceful_shutdown=5, timeout_keep_alive=75
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -28,8 +28,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from eth_utils.address import is_checksum_address, is_hex_address
-
 from gateway.domain.canonical import canonicalize
 from gateway.domain.errors import InvalidIdentifier, MalformedObject
 from gateway.domain.identifiers import SubjectId, parse_canonical_subject_id
@@ -193,15 +191,25 @@ class Text(Form):
         return _bounded("string", ("minLength", low), ("maxLength", self.max_length))
 
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")  # ASCII only
+
+
+def _checksummed(value: str) -> str:
+    # imported here: signing imports this module (its EIP-55 needs no eth-utils)
+    from gateway.domain.signing import to_checksum_address
+
+    return to_checksum_address(value)
+
+
 @dataclass(frozen=True)
 class Address(Form):
     """A ``0x`` address: 40 hex digits, all lower case, all upper case or EIP-55."""
 
     def _parse(self, value: object, pointer: str) -> bytes:
-        if not (isinstance(value, str) and value.startswith("0x") and is_hex_address(value)):
+        if not (isinstance(value, str) and _ADDRESS.fullmatch(value)):
             raise _fail(pointer, "an address is 0x and 40 hex digits")
         digits = value[2:]
-        if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(value):
+        if digits not in (digits.lower(), digits.upper()) and _checksummed(value) != value:
             raise _fail(pointer, "a mixed-case address must be EIP-55 checksummed")
         return bytes.fromhex(digits)
 

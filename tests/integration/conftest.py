@@ -156,7 +156,11 @@ def _running(db_url: str, tmp_path: Path) -> Iterator[Env]:  # noqa: F811
     runtime, deployer = base.runtime, base.deployer
     runtime.reader.block_cache_seconds = 0  # tests mine and read in the same instant
     port = free_port()
-    server = _Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
+    server = _Server(
+        uvicorn.Config(
+            runtime.app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=75
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -668,7 +668,7 @@ def test_declaration_accepts_exactly_what_the_old_parser_accepts(
 
 
 def test_type_hashes_are_unchanged() -> None:
-    assert {n: h.hex() for n, h in _TYPE_HASHES.items()} == OLD_TYPE_HASHES
+    assert {n: _TYPE_HASHES[n].hex() for n in OLD_TYPE_HASHES} == OLD_TYPE_HASHES
     for rtype in rq.REQUEST_TYPES:
         assert TYPES[rtype.primary_type] == rtype.eip712_types()
         assert rtype.type_string().startswith(rtype.primary_type + "(")
