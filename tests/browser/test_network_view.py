@@ -12,11 +12,14 @@ import signal
 import time
 from pathlib import Path
 
+from gateway.domain.identifiers import make_uscc
 from tests.browser._browser import Browser
 from tests.e2e._gateway_proc import fixed_port, pid_running
 from tests.e2e.test_cli_chain import run
 
 CITIES = {"yulin": 610800, "lanzhou": 620100}
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "records" / "tax_credit_rating.json"
+LANZHOU = "#network-cities tr[data-city='620100']"
 
 
 def _wait(browser: Browser, expr: str) -> None:
@@ -27,6 +30,13 @@ def _wait(browser: Browser, expr: str) -> None:
         raise AssertionError(f"{exc}\npage: {shown}\nconsole: {browser.call('messages')}") from exc
 
 
+def _refresh(browser: Browser) -> None:
+    """Click Refresh and wait until the network section has loaded again."""
+    before = int(browser.attr("#network-out", "data-loads") or 0)
+    browser.click("#operator-refresh")
+    _wait(browser, f"() => Number(document.getElementById('network-out').dataset.loads) > {before}")
+
+
 def test_operator_page_lists_every_city_and_marks_a_stopped_one_down(
     tmp_path: Path, browser: Browser, screenshots: Path
 ) -> None:
@@ -35,7 +45,8 @@ def test_operator_page_lists_every_city_and_marks_a_stopped_one_down(
     root = tmp_path / "net"
     base, rpc = fixed_port(), fixed_port()
     up = ("network", "up", "--data-dir", str(root), "--cities", ",".join(CITIES))
-    up = (*up, "--port-base", str(base), "--chain-port", str(rpc), "--json")
+    up = (*up, "--port-base", str(base), "--chain-port", str(rpc))
+    up = (*up, "--max-merge-delay", "2", "--json")
     try:
         started = run(*up, timeout=400)
         assert started.returncode == 0, started.stderr
@@ -53,6 +64,17 @@ def test_operator_page_lists_every_city_and_marks_a_stopped_one_down(
             got = httpx.get(urls["lanzhou"] + path, headers=other)
             assert "access-control-allow-origin" not in got.headers, path
 
+        # one record in Lanzhou, so its records log has an entry to anchor
+        record = json.loads(EXAMPLE.read_text())
+        record["subject"]["id"] = make_uscc("91620100MA0000105")  # a Lanzhou company
+        lz = tmp_path / "lanzhou-record.json"
+        lz.write_text(json.dumps(record, ensure_ascii=False))
+        sub = run(
+            "submit", str(lz), "--as", "tax", "--data-dir", str(root / "lanzhou"),
+            env={"CREDITCHAIN_URL": urls["lanzhou"]},
+        )  # fmt: skip
+        assert sub.returncode == 0, sub.stderr
+
         browser.goto(urls["yulin"] + "#operator")
         _wait(browser, "() => document.querySelectorAll('#network-cities tbody tr').length === 2")
         for slug, code in CITIES.items():
@@ -65,6 +87,15 @@ def test_operator_page_lists_every_city_and_marks_a_stopped_one_down(
         zh, en = ("榆林市", "兰州市"), ("Yulin", "Lanzhou")
         assert all(n in names for n in zh) or all(n in names for n in en), names
         assert "✓" in browser.text("#network-cities tr[data-city='620100'] td[data-col='health']")
+        # Lanzhou's records log: one entry, anchored on chain (read there), lag 0 once anchored
+        for _ in range(30):
+            if not browser.text(LANZHOU + " td[data-col='anchored']").startswith(("none", "暂无")):
+                break
+            time.sleep(2)
+            _refresh(browser)
+        assert browser.text(LANZHOU + " td[data-col='sizes']") == "1 / 0"
+        assert browser.text(LANZHOU + " td[data-col='anchored']").startswith("1 @ ")
+        assert browser.text(LANZHOU + " td[data-col='lag']") == "0 / 0"
         browser.screenshot(screenshots / "operator-network.png")
 
         # stop Lanzhou's gateway (the process `network up` started for this test)
@@ -76,7 +107,7 @@ def test_operator_page_lists_every_city_and_marks_a_stopped_one_down(
             time.sleep(0.2)
         assert not pid_running(pid)
 
-        browser.click("#operator-refresh")
+        _refresh(browser)
         _wait(
             browser,
             "() => document.querySelector(\"#network-cities tr[data-city='620100']\")"
@@ -86,7 +117,9 @@ def test_operator_page_lists_every_city_and_marks_a_stopped_one_down(
         down = browser.text("#network-cities tr[data-city='620100'] td[data-col='health']")
         assert "✗" in down
         # the chain still answers for the stopped city: its anchored checkpoints are shown
-        assert urls["lanzhou"] in browser.text("#network-cities tr[data-city='620100']")
+        assert urls["lanzhou"] in browser.text(LANZHOU)
+        assert browser.text(LANZHOU + " td[data-col='anchored']").startswith("1 @ ")
+        assert browser.text(LANZHOU + " td[data-col='sizes']") == "—"
         browser.screenshot(screenshots / "operator-network-down.png")
     finally:
         run("network", "down", "--data-dir", str(root))

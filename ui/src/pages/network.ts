@@ -83,20 +83,18 @@ export function networkSection(trust: TrustPanel): { el: HTMLElement; load(): Pr
   let rows: CityRow[] | null = null;
   let error: string | null = null;
   let noDirectory = false;
+  let loads = 0; // completed loads, on #network-out as data-loads (a refresh is done when it grows)
 
   async function load(): Promise<void> {
     rows = null;
     error = null;
     noDirectory = false;
     const m = trust.manifest();
-    if (!m || !trust.rpc()) {
+    const address = m?.contracts["Directory"];
+    if (m && !address) noDirectory = true;
+    if (!m || !address || !trust.rpc()) {
       draw();
-      return;
-    }
-    const address = m.contracts["Directory"];
-    if (!address) {
-      noDirectory = true;
-      draw();
+      out.dataset["loads"] = String(++loads);
       return;
     }
     let view: RpcChainView | null = null;
@@ -114,6 +112,7 @@ export function networkSection(trust: TrustPanel): { el: HTMLElement; load(): Pr
       view?.provider.destroy();
     }
     draw();
+    out.dataset["loads"] = String(++loads);
   }
 
   function draw(): void {
