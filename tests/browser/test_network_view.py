@@ -121,5 +121,18 @@ def test_operator_page_lists_every_city_and_marks_a_stopped_one_down(
         assert browser.text(LANZHOU + " td[data-col='anchored']").startswith("1 @ ")
         assert browser.text(LANZHOU + " td[data-col='sizes']") == "—"
         browser.screenshot(screenshots / "operator-network-down.png")
+
+        # the other language: the city names and labels from the one catalog
+        lang = browser.eval("document.documentElement.lang")
+        browser.click("#lang")
+        try:
+            names = browser.text("#network-cities tbody")
+            header = browser.text("#network-cities thead")
+            zh = ("榆林市 (610800)", "兰州市 (620100)", "不可达", "城市")
+            en = ("Yulin (610800)", "Lanzhou (620100)", "down", "City")
+            for want in zh if lang == "en" else en:
+                assert want in names + header, (want, header, names)
+        finally:
+            browser.click("#lang")
     finally:
         run("network", "down", "--data-dir", str(root))
