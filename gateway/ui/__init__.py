@@ -24,7 +24,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 if TYPE_CHECKING:
     from gateway._service import Gateway
 
-__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "SecurityHeaders", "install", "offer"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "PUBLIC_READS",
+    "STATIC_DIR",
+    "PublicReadCors",
+    "SecurityHeaders",
+    "install",
+    "offer",
+]
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 
@@ -65,6 +73,44 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+PUBLIC_READS: Final = frozenset(
+    ("/v1/health", "/v1/logs/records/checkpoint", "/v1/logs/access/checkpoint")
+)
+"""The public, read-only GETs another city's operator page fetches cross-origin (the
+network view): health and each log's size and root. Nothing else is opened to other origins."""
+
+
+class PublicReadCors:
+    """``Access-Control-Allow-Origin: *`` on GET/HEAD of :data:`PUBLIC_READS` only. Simple
+    requests need no preflight; no credentials are allowed, and no other route, method or
+    header is opened to another origin."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in ("GET", "HEAD")
+            or scope.get("path") not in PUBLIC_READS
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"access-control-allow-origin"
+                ]
+                headers.append((b"access-control-allow-origin", b"*"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_cors)
+
+
 def _headers() -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in _HEADERS}
 
@@ -72,7 +118,9 @@ def _headers() -> dict[str, str]:
 def install(app: FastAPI, gateway: Gateway) -> None:
     """Serve the pages: ``/`` (index.html), ``/assets/*`` and ``/ui/offer.json``. Nothing
     else is taken over, so every other path (``/v1/...`` included) answers as before. A
-    source tree whose UI was never built serves no pages."""
+    source tree whose UI was never built serves no pages. The public reads of
+    :data:`PUBLIC_READS` answer other origins (:class:`PublicReadCors`), built UI or not."""
+    app.add_middleware(PublicReadCors)
     index = STATIC_DIR / "index.html"
     if not index.is_file():
         return

@@ -71,3 +71,31 @@ def test_only_a_loopback_chain_url_without_credentials_is_offered(
 ) -> None:
     doc = offer(gateway=b"\x01" * 32, chain_id=1, rpc_url=url, manifest={})
     assert doc["rpc"] == (url if offered else None)
+
+
+def test_only_the_public_reads_answer_other_origins(sqlite_env: Env) -> None:  # noqa: F811
+    """Another city's operator page reads this gateway's health and log checkpoints from its
+    own origin: those GETs carry ``Access-Control-Allow-Origin: *``; no other route does, and
+    no credentials or other methods are allowed."""
+    other = {"origin": "http://elsewhere.example"}
+    for path in ("/v1/health", "/v1/logs/records/checkpoint", "/v1/logs/access/checkpoint"):
+        got = sqlite_env.http.get(sqlite_env.url + path, headers=other)
+        assert got.status_code == 200, path
+        assert got.headers["access-control-allow-origin"] == "*", path
+        assert "access-control-allow-credentials" not in got.headers
+    for path in (
+        "/",
+        "/ui/offer.json",
+        "/v1/logs/records/consistency?first=1&second=2",
+        "/v1/logs/records/inclusion?index=0&size=1",
+        "/v1/nowhere",
+    ):
+        got = sqlite_env.http.get(sqlite_env.url + path, headers=other)
+        assert "access-control-allow-origin" not in got.headers, path
+    posted = sqlite_env.http.post(sqlite_env.url + "/v1/health", headers=other)
+    assert "access-control-allow-origin" not in posted.headers
+    preflight = sqlite_env.http.options(
+        sqlite_env.url + "/v1/health",
+        headers={**other, "access-control-request-method": "GET"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers

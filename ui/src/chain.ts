@@ -129,7 +129,7 @@ export class RpcChainView implements ChainView {
       for (const [start, length] of want.immutables) bytes.fill(0, start, start + length);
       if (bytes.length !== want.length || toHex(await sha256(bytes)) !== want.sha256)
         throw new ChainQueryFailed(`${name} at ${a}: different code on chain ${chainId}`);
-      if (name === "Grants" || name === "RecordStatus") {
+      if (name === "Grants" || name === "RecordStatus" || name === "Directory") {
         const linked = await new Contract(a, MEMBERSHIP_OF, this.provider).getFunction("membership").staticCall();
         if (String(linked).toLowerCase() !== this.trust.membership.toLowerCase())
           throw new ChainQueryFailed(`${name} at ${a} uses Membership ${String(linked)}, the manifest says ${this.trust.membership}`);

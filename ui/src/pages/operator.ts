@@ -4,6 +4,7 @@ import { clear, h } from "../dom";
 import { t } from "../i18n";
 import { fmtTime, label, relabel } from "./common";
 import { trustPanel } from "./trust";
+import { networkSection } from "./network";
 
 interface LogView {
   log: string;
@@ -16,6 +17,7 @@ interface LogView {
 export function mountOperator(root: HTMLElement): () => void {
   const out = h("div", { id: "operator-out", "aria-live": "polite" });
   const trust = trustPanel("op");
+  const network = networkSection(trust);
   const refresh = label("operator_refresh", "button", { type: "button", id: "operator-refresh" });
   let data: {
     health: Record<string, unknown>;
@@ -26,7 +28,7 @@ export function mountOperator(root: HTMLElement): () => void {
   } | null = null;
 
   refresh.addEventListener("click", () => void load());
-  root.append(label("operator_h", "h2", { id: "operator-h", tabindex: "-1" }), label("op_note", "p", { class: "note" }), refresh, out, trust.el);
+  root.append(label("operator_h", "h2", { id: "operator-h", tabindex: "-1" }), label("op_note", "p", { class: "note" }), refresh, out, network.el, trust.el);
 
   async function load(): Promise<void> {
     try {
@@ -56,6 +58,7 @@ export function mountOperator(root: HTMLElement): () => void {
         }
       }
       data = { health, logs, onchain, rpc, error };
+      await network.load();
     } catch (e) {
       data = { health: {}, logs: [], onchain: null, rpc: null, error: (e as Error).message };
     }
@@ -123,6 +126,9 @@ export function mountOperator(root: HTMLElement): () => void {
     if (!root.hidden && !loaded) {
       loaded = true;
       void load();
-    } else draw();
+    } else {
+      draw();
+      network.draw();
+    }
   };
 }
