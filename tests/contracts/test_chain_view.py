@@ -27,6 +27,7 @@ from gateway.verify import (
     NodeChainView,
     RecordLifecycle,
     VerificationError,
+    Web3Rpc,
     trust_root_from,
     verify_bundle,
 )
@@ -259,7 +260,7 @@ def cli_setup(
     if chain.url:
         args += ["--rpc", chain.url]
     else:  # the embedded chain has no URL: hand it to the command directly
-        monkeypatch.setattr(verify_cli, "open_chain", lambda data_dir, rpc: chain)
+        monkeypatch.setattr(verify_cli, "open_rpc", lambda data_dir, rpc: Web3Rpc(chain.w3))
     return bundle, args
 
 
