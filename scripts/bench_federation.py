@@ -45,12 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(_ROOT))
-# the gateways `network up` starts run this checkout's code too
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(_ROOT), os.environ.get("PYTHONPATH")) if p
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway._devnet import DevOrg, load_consortium
 from gateway._federation import FORWARD_TYPE, request_hash
@@ -67,6 +62,7 @@ from gateway.federated_client import CrossCityReader, open_answer
 from node import ChainPaths, Deployment, GrantBasis, GrantParams, connect, free_port, purpose_id
 from tests.samples import sample_fields
 
+_ROOT = Path(__file__).resolve().parent.parent
 HOME, PARTNER = "lanzhou", "yulin"
 CATS = ["tax_credit_rating"]
 PURPOSE = "loan_approval"
@@ -228,7 +224,7 @@ def check(net: Net, job: Job, status: int, raw: bytes) -> str | None:
     if status != 200:
         try:
             return f"{status} {parse_json(raw).get('reason') or parse_json(raw).get('type')}"
-        except Exception:
+        except Exception:  # noqa: BLE001 - any body: the status says it
             return f"{status}"
     answer = parse_json(raw)
     if not isinstance(answer, dict):
@@ -236,7 +232,7 @@ def check(net: Net, job: Job, status: int, raw: bytes) -> str | None:
     if job.kind == "cross":
         try:
             records = open_answer(answer, job.doc, net.x25519)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - counted as a failed answer
             return f"cannot open: {type(exc).__name__}"
         if (answer.get("access_receipt") or {}).get("gateway") != net.gateways[PARTNER]:
             return "access receipt not the partner's"
@@ -442,7 +438,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the network's directory")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-
+    # the gateways `network up` starts run this checkout's code too
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_ROOT), os.environ.get("PYTHONPATH")) if p
+    )
     root = Path(tempfile.mkdtemp(prefix="bench-federation-"))
     result: dict[str, Any] = {
         "cities": {"home": HOME, "partner": PARTNER},
