@@ -20,6 +20,9 @@ The request hash is ``SHA-256(JCS(the requester's signed body))``.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,7 +32,7 @@ from gateway._access_index import TAG_SALT_BYTES, subject_tag
 from gateway._group_commit import PendingAccess
 from gateway._reads import Reader, _strict, _subject
 from gateway._refusals import Refusal, log_refusal
-from gateway._service import parse_body
+from gateway._service import MemberCache, parse_body
 from gateway._subjects import subject_digest
 from gateway.domain.canonical import canonicalize
 from gateway.domain.errors import DomainError
@@ -58,7 +61,7 @@ from gateway.errors import (
     RequesterNotOfCity,
     WrongTargetCity,
 )
-from node import ContractRevert, DirectoryClient, MembershipClient
+from node import ContractRevert, DirectoryClient, DirectoryEntry
 
 REMOTE_TYPE = "RemoteReadRequest"
 FORWARD_TYPE = "ForwardedRead"
@@ -93,7 +96,7 @@ def _city(doc: dict[str, Any], name: str) -> int:
 class RemoteRead:
     """The hook :meth:`Reader.read` takes for a forwarded read (B's side)."""
 
-    membership: MembershipClient
+    orgs: MemberCache
     from_city: int
     to_city: int
     from_gateway: bytes
@@ -121,20 +124,53 @@ class RemoteRead:
         """After the requester's signature checked out: its city, the target, its key."""
         if message["targetCity"] != self.to_city:
             raise WrongTargetCity(f"the request is for city {message['targetCity']}")
-        org = self.membership.org(requester)
+        org = self.orgs.get(requester)
         if org.city != self.from_city:
             raise RequesterNotOfCity(
                 f"the requester is of city {org.city}, not {self.from_city} "
                 "(the forwarding gateway's)"
             )
-        registered = self.membership.current_keys(requester).encryption_key
+        registered = org.encryption_key
+        if registered != message["encryptionKey"]:
+            self.orgs.forget(requester)  # maybe rotated moments ago: ask the chain again
+            registered = self.orgs.get(requester).encryption_key
         if registered != message["encryptionKey"]:
             raise EncryptionKeyMismatch("the encryption key is not the requester's registered one")
         self.entry["cross_city"]["encryption_key"] = hex0x(registered)
 
 
+class DirectoryCache:
+    """The Directory's gateway of a city, reused for ``ttl`` seconds like the gateway's
+    Membership answers (:class:`gateway._service.MemberCache`): a forward makes no chain call
+    for it while fresh; a partner that fails is forgotten at once (asked again next time)."""
+
+    def __init__(
+        self, directory: DirectoryClient, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.directory, self.ttl, self.clock = directory, ttl, clock
+        self._entries: dict[int, tuple[float, DirectoryEntry]] = {}
+        self._lock = threading.Lock()
+
+    def gateway_of_city(self, city: int) -> DirectoryEntry:
+        """ContractRevert (NoGatewayForCity, GatewayNotActive) as the Directory's own."""
+        with self._lock:
+            hit = self._entries.get(city)
+        if hit is not None and self.clock() - hit[0] < self.ttl:
+            return hit[1]
+        asked_at = self.clock()
+        entry = self.directory.gateway_of_city(city)
+        with self._lock:
+            self._entries[city] = (asked_at, entry)
+        return entry
+
+    def forget(self, city: int) -> None:
+        with self._lock:
+            self._entries.pop(city, None)
+
+
 class Federation:
-    """Both sides of cross-city reads for one gateway."""
+    """Both sides of cross-city reads for one gateway. Membership and Directory answers come
+    from caches as fresh as the gateway's own checks of local requests (``members.ttl``)."""
 
     def __init__(
         self,
@@ -146,7 +182,8 @@ class Federation:
     ) -> None:
         self.reader = reader
         self.gw = reader.gw
-        self.directory = directory
+        self.directory = DirectoryCache(directory, self.gw.members.ttl)
+        self.members = self.gw.members
         self.membership = self.gw.deployment.membership(self.gw.chain)
         self.timeout = timeout
         self.http = http or httpx.Client(timeout=timeout)
@@ -210,8 +247,7 @@ class Federation:
                 raise NotAGateway(f"org {hex0x(from_gateway)} is a {info.kind}, not a gateway")
             if to_city != self.city:
                 raise WrongTargetCity(f"this gateway is city {self.city}'s, not {to_city}'s")
-            from_city = self.membership.org(from_gateway).city
-            remote = RemoteRead(self.membership, from_city, self.city, from_gateway, rhash)
+            remote = RemoteRead(self.members, info.city, self.city, from_gateway, rhash)
             answer = self.reader.read(canonicalize(request), remote=remote)
         except DomainError as exc:  # e.g. a malformed requester signature: refused, logged
             wrapped = MalformedRequest(f"the forwarded request is refused: {exc}")
@@ -248,7 +284,7 @@ class Federation:
         rhash = request_hash(doc)
         try:
             gw._check_signer(requester, signer, message["signedAt"])
-            if self.membership.org(requester).city != self.city:
+            if self.members.get(requester).city != self.city:
                 raise RequesterNotOfCity("send a cross-city read through your own city's gateway")
             if target == self.city:
                 raise WrongTargetCity("a read of this city's records goes to /v1/reads")
@@ -304,14 +340,17 @@ class Federation:
             err: PartnerUnavailable = PartnerTimeout(
                 f"city {target}'s gateway did not answer within {self.timeout:g} s", city=target
             )
+            self.directory.forget(target)
             err.extra["forward_receipt"] = log.commit("failed", err.code, None, None)
             raise err from exc
         except httpx.HTTPError as exc:
+            self.directory.forget(target)
             err = PartnerUnavailable(f"city {target}'s gateway is unreachable", city=target)
             err.extra["forward_receipt"] = log.commit("failed", "partner-unreachable", None, None)
             raise err from exc
         status, answer, receipt = self._partner_answer(response, entry.gateway_org, rhash)
         if receipt is None:
+            self.directory.forget(target)
             err = PartnerUnavailable(
                 f"city {target}'s gateway answered {response.status_code} without a valid "
                 "answer and receipt",
@@ -351,8 +390,16 @@ class Federation:
         try:
             receipt = parse_receipt(raw)
             signer = receipt_signer(receipt, self.gw.domain)
-            expected = self.membership.keys_at(partner, receipt.received_at).signer
-        except (DomainError, ContractRevert, TypeError, ValueError):
+            current = self.members.get(partner)
+            # the partner's current key, in force since before received_at, is keysAt's
+            # answer; anything else (a key rotated since) is asked of the chain
+            expected = (
+                current.signer
+                if signer.lower() == current.signer.lower()
+                and current.valid_from <= receipt.received_at
+                else self.membership.keys_at(partner, receipt.received_at).signer
+            )
+        except (DomainError, GatewayError, ContractRevert, TypeError, ValueError):
             return response.status_code, body, None
         if (
             receipt.gateway != partner

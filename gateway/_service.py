@@ -92,6 +92,8 @@ class OrgInfo:
     active: bool
     signer: str
     valid_from: int
+    city: int = 0
+    encryption_key: bytes = b""
 
 
 def parse_body(body: bytes) -> object:
@@ -152,7 +154,13 @@ class MemberCache:
                 raise
             keys = self.membership.current_keys(org_id)
             info = OrgInfo(
-                org_id, OrgKind(org.kind).name.lower(), org.active, keys.signer, keys.valid_from
+                org_id,
+                OrgKind(org.kind).name.lower(),
+                org.active,
+                keys.signer,
+                keys.valid_from,
+                org.city,
+                keys.encryption_key,
             )
             with self._lock:
                 self._orgs[org_id] = (asked_at, info)
