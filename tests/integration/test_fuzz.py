@@ -49,6 +49,7 @@ from eth_account.signers.local import LocalAccount
 from schemathesis import Case, HookContext
 from schemathesis.generation.hypothesis.builder import ApiOperationMark
 
+from gateway._federation import Federation
 from gateway._lifecycle import Lifecycle
 from gateway._reads import Reader, subject_digest
 from gateway._service import Gateway
@@ -75,9 +76,13 @@ CONFIG = schemathesis.Config.from_dict(
 
 # The OpenAPI document depends only on the routes, not on the gateway behind them: load it at
 # import (pytest parametrizes at collection) from an app with no gateway; the fixture checks
-# that the running gateway serves the same document.
+# that the running gateway serves the same document (its deployment has a Directory, so the
+# cross-city routes are there too).
 OPENAPI: dict[str, Any] = create_app(
-    cast(Gateway, None), cast(Reader, object()), cast(Lifecycle, object())
+    cast(Gateway, None),
+    cast(Reader, object()),
+    cast(Lifecycle, object()),
+    federation=cast(Federation, object()),
 ).openapi()
 schema = schemathesis.openapi.from_dict(OPENAPI, config=CONFIG)
 
