@@ -166,7 +166,7 @@ class GroupCommitter:
                             _INSERT_DECISIONS_SQLITE,
                             [tuple(r[c] for c in _DECISION_COLUMNS) for r in rows],
                         )
-                    else:
+                    elif rows:  # an empty list would insert one row of NULLs (a forward has none)
                         conn.execute(_DECISIONS.insert(), rows)
             self._log_exists = True
         except Exception as exc:  # noqa: BLE001 - rolled back: reported to every caller

@@ -355,6 +355,7 @@ def up(
     chain_port: int | None = None,
     host: str = "127.0.0.1",
     database_url_template: str | None = None,
+    database_urls: Mapping[str, str] | None = None,
     max_merge_delay: int = 10,
     timeout: float = 300.0,
     progress: Callable[[str], None] = lambda _: None,
@@ -364,9 +365,13 @@ def up(
     A city keeps the port it had (``network.json``), the chain too unless ``chain_port`` is
     given; a new city takes the first free of ``port_base``, ``port_base + 1``, ….
     ``database_url_template`` names each city's database with ``{city}`` (slug) or
-    ``{code}``; default: SQLite in the city's data dir.
+    ``{code}``; ``database_urls`` (city slug → URL) names one city's database and wins over
+    the template; default: SQLite in the city's data dir.
     """
     private_dir(root)
+    unknown = sorted(set(database_urls or {}) - {c.slug for c in cities})
+    if unknown:
+        raise NetworkError(f"--database-url names a city not started: {', '.join(unknown)}")
     if (
         database_url_template is not None
         and "{city}" not in database_url_template
@@ -420,9 +425,13 @@ def up(
         progress(f"preparing {city.name_en} ({city.code})")
         org = prepare_city(root, city, chain, deployment, admin, pepper, url, chain_info)
         db = (
-            database_url_template.format(city=city.slug, code=city.code)
-            if database_url_template
-            else (old.database_url if old else None)
+            (database_urls or {}).get(city.slug)
+            or (
+                database_url_template.format(city=city.slug, code=city.code)
+                if database_url_template
+                else None
+            )
+            or (old.database_url if old else None)
         )
         if db:
             ensure_database(db)

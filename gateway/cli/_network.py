@@ -49,6 +49,12 @@ def up(
             "postgresql+psycopg://u:p@host/cc_{city} (default: SQLite in each city's dir)."
         ),
     ] = None,
+    database_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="One city's database URL, CITY=URL (repeatable; wins over the template)."
+        ),
+    ] = None,
     port_base: Annotated[int, typer.Option(help="The first city's HTTP port.")] = 8701,
     chain_port: Annotated[
         int | None,
@@ -69,6 +75,12 @@ def up(
 
     root = _root(data_dir)
     chosen = _network.parse_cities(cities)
+    urls: dict[str, str] = {}
+    for item in database_url or []:
+        slug, sep, url = item.partition("=")
+        if not sep or not url:
+            raise _network.NetworkError(f"--database-url wants CITY=URL, not {item!r}")
+        urls[slug.strip().lower()] = url
     t0 = time.monotonic()
     state = _network.up(
         root,
@@ -76,6 +88,7 @@ def up(
         port_base=port_base,
         chain_port=chain_port,
         database_url_template=database_url_template,
+        database_urls=urls,
         max_merge_delay=max_merge_delay,
         progress=(lambda _: None) if as_json else (lambda m: typer.echo(f"… {m}", err=True)),
     )

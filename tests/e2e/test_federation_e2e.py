@@ -1,8 +1,10 @@
 """Cross-city reads with real processes: `creditchain network up` (one anvil, three city
-gateways on their own ports and SQLite databases), reads both directions under consent and
-under statute, a denial, a revocation, a partner stopped mid-run (502 naming the city) and the
-network restarted, every receipt checked against the chain, every payload opened only by its
-requester, and `audit reconcile` clean, then not clean after a planted deletion."""
+gateways on their own ports and databases: Yinchuan's on PostgreSQL when
+CREDITCHAIN_TEST_PG_URL names a server, as CI sets it; the others on SQLite), reads both
+directions under consent and under statute, a denial, a revocation, a partner stopped mid-run
+(502 naming the city) and the network restarted, every receipt checked against the chain,
+every payload opened only by its requester, and `audit reconcile` clean, then not clean after
+a planted deletion."""
 
 from __future__ import annotations
 
@@ -50,9 +52,19 @@ def test_cross_city_reads_between_real_city_gateways(tmp_path: Path) -> None:
     base, rpc = fixed_port(), fixed_port()
     up = ["network", "up", "--data-dir", str(root), "--cities", ",".join(CITIES)]
     up += ["--port-base", str(base), "--chain-port", str(rpc), "--max-merge-delay", "3", "--json"]
+    pg_url = os.environ.get("CREDITCHAIN_TEST_PG_URL")
+    pg_db = f"cc_fed_{os.urandom(6).hex()}_yinchuan"
+    if pg_url:  # one city of the three on PostgreSQL (its database created by `network up`)
+        from sqlalchemy.engine import make_url
+
+        url = make_url(pg_url).set(database=pg_db).render_as_string(hide_password=False)
+        up += ["--database-url", f"yinchuan={url}"]
     try:
         started = run(*up, timeout=400)
         assert started.returncode == 0, started.stderr
+        backends = {c: v["database"] for c, v in status(root)[1]["cities"].items()}
+        assert backends["yulin"] == backends["lanzhou"] == "sqlite"
+        assert backends["yinchuan"] == ("postgresql+psycopg" if pg_url else "sqlite"), backends
         urls = {s: c["url"] for s, c in json.loads(started.stdout)["cities"].items()}
         deployment = Deployment.load(ChainPaths(root).manifest)
         chain_url = status(root)[1]["chain"]["url"]
@@ -221,3 +233,11 @@ def test_cross_city_reads_between_real_city_gateways(tmp_path: Path) -> None:
         run("network", "down", "--data-dir", str(root))
         for pid in _processes_of(root):
             os.kill(pid, 9)
+        if pg_url:
+            import sqlalchemy as sa
+            from sqlalchemy.pool import NullPool
+
+            admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+            admin.dispose()

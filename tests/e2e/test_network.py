@@ -215,6 +215,15 @@ def test_cities_are_checked_before_anything_starts(tmp_path: Path) -> None:
     assert t.returncode == 1
     assert "{city}" in t.stderr
     assert not (tmp_path / "n" / "chain").exists()
+    for bad, said in (("lanzhou=sqlite:///l.db", "not started: lanzhou"), ("yulin", "CITY=URL")):
+        u = run(
+            "network", "up", "--data-dir", str(tmp_path / "n"), "--cities", "yulin",
+            "--database-url", bad,
+        )  # fmt: skip
+        assert u.returncode == 1, u.stderr
+        assert u.stderr.startswith("error: "), u.stderr
+        assert said in u.stderr, u.stderr
+        assert not (tmp_path / "n" / "chain").exists()
     s = run("network", "status", "--data-dir", str(tmp_path / "none"))
     assert s.returncode == 1
     assert "no network" in s.stderr

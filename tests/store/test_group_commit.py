@@ -171,3 +171,27 @@ def test_each_batch_is_one_transaction_in_the_tree(migrated: Engine) -> None:
         log = DbLog(s, "access")
         tree = MemoryTree(leaf_hash(it.entry) for it in items)
         assert log.checkpoint() == (40, tree.root())
+
+
+def test_an_entry_without_decision_rows_adds_none(migrated: Engine) -> None:
+    """A cross-city forward's entry carries no decision rows: it lands in the log, and no
+    row of NULLs lands in ``access_decision`` (on PostgreSQL an insert of an empty parameter
+    list did exactly that, and the forward answered 500)."""
+    committer = GroupCommitter(migrated)
+    first = committer.commit(pending(1))
+    bare = pending(2)
+    bare.decisions = []
+    assert committer.commit(bare).index == 1
+    batch = [pending(3), pending(4)]
+    batch[1].decisions = []
+    committer._write(batch)
+    assert [b.index for b in batch] == [2, 3]
+    assert first.index == 0
+    assert rows(migrated, "access_decision") == 2
+    with migrated.connect() as conn:
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM access_decision WHERE log_index IS NULL")
+            ).scalar_one()
+            == 0
+        )
