@@ -30,7 +30,7 @@ import httpx
 
 from gateway._access_index import TAG_SALT_BYTES, subject_tag
 from gateway._group_commit import PendingAccess
-from gateway._reads import Reader, _strict, _subject
+from gateway._reads import _READ_MEMBERS, Reader, _strict, _subject
 from gateway._refusals import Refusal, log_refusal
 from gateway._service import MemberCache, parse_body
 from gateway._subjects import subject_digest
@@ -413,18 +413,7 @@ class Federation:
     def _remote_message(self, doc: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         """The EIP-712 message of a member's RemoteReadRequest body, and the subject
         commitment its forward entry is tagged with (zero for a record id)."""
-        members = {
-            "requester",
-            "subject",
-            "subject_salt",
-            "record_id",
-            "purpose",
-            "categories",
-            "grant_id",
-            "signed_at",
-            "nonce",
-            "signature",
-        } | _REMOTE_MEMBERS
+        members = _READ_MEMBERS | _REMOTE_MEMBERS  # a ReadRequest's, plus the target
         missing, extra = members - set(doc), set(doc) - members
         if missing or extra:
             raise MalformedRequest(
